@@ -1,0 +1,42 @@
+# Two commands for a fresh machine:
+#   make run    create .venv if missing, install, get Fashion-MNIST, train the quickstart recipe
+#   make test   create .venv if missing, install, run the test suite
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.zoo-installed
+RECIPE ?= fashion_cnn
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: run test install data lint clean
+
+run: install data
+	$(VENV)/bin/zoo train $(RECIPE) $(ARGS)
+
+test: install data
+	$(PY) -m pytest -q $(ARGS)
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+# Fashion-MNIST from Debian's package when it is nowhere to be found and we may install it.
+data: install
+	@if $(PY) -c "from zoo.datasets.images import find_fashion_mnist as f; raise SystemExit(f() is None)"; then \
+		echo "Fashion-MNIST: found"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Fashion-MNIST: installing Debian's dataset-fashion-mnist"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+		echo "Fashion-MNIST: not found; install Debian's dataset-fashion-mnist or set ZOO_DATA_DIR (keras downloads it when online)"; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check zoo tuners callbacks tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

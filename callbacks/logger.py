@@ -1,0 +1,147 @@
+"""The side-by-side logger: every epoch's metrics to TensorBoard and MLflow, same names and step.
+
+TensorBoard gets one scalar per Keras log key (``loss``, ``val_loss``, ``accuracy``,
+``learning_rate``...) at step = epoch index (Keras' convention, first epoch = 0), the
+hyperparameters for the HParams plugin, and the operative gin config as text. MLflow gets
+the same metrics under the same keys and steps, the params, and the operative config and
+model summary as artifacts. Read back, the two agree value for value.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from callbacks.tracking import log_metrics
+
+
+def current_learning_rate(optimizer) -> float:
+    """The learning rate the optimizer applies now (schedules evaluated at its step)."""
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class SideBySideLogger(keras.callbacks.Callback):
+    """Log each epoch to TensorBoard (``log_dir``) and MLflow (``run_id``) identically."""
+
+    def __init__(
+        self,
+        log_dir: str | Path | None,
+        mlflow_client=None,
+        run_id: str | None = None,
+        *,
+        hparams: dict[str, Any] | None = None,
+        operative_config: str | None = None,
+        model_summary: str | None = None,
+        log_learning_rate: bool = True,
+        log_every_n_steps: int | None = None,
+    ):
+        super().__init__()
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.client = mlflow_client
+        self.run_id = run_id
+        self.hparams = dict(hparams or {})
+        self.operative_config = operative_config
+        self.model_summary = model_summary
+        self.log_learning_rate = log_learning_rate
+        self.log_every_n_steps = log_every_n_steps
+        self._writer = None
+        self._header_written = False
+        self.last_logged: dict[str, float] = {}
+
+    # -- writers ---------------------------------------------------------------------------
+    @property
+    def writer(self):
+        if self._writer is None and self.log_dir is not None:
+            import tensorflow as tf
+
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+        return self._writer
+
+    def write_header(self) -> None:
+        """HParams, operative config and model summary: once per run."""
+        if self._header_written:
+            return
+        self._header_written = True
+        if self.writer is not None:
+            import tensorflow as tf
+            from tensorboard.plugins.hparams import api as hp
+
+            with self.writer.as_default():
+                if self.hparams:
+                    hp.hparams(self.hparams)
+                if self.operative_config:
+                    tf.summary.text("operative_config", _markdown_code(self.operative_config), step=0)
+                if self.model_summary:
+                    tf.summary.text("model_summary", _markdown_code(self.model_summary), step=0)
+            self.writer.flush()
+        if self.client is not None and self.run_id is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, text in (
+                    ("operative_config.gin", self.operative_config),
+                    ("model_summary.txt", self.model_summary),
+                ):
+                    if text:
+                        path = Path(tmp) / name
+                        path.write_text(text)
+                        self.client.log_artifact(self.run_id, str(path))
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        """Write ``metrics`` at ``step`` to both TensorBoard and MLflow."""
+        clean = {k: float(v) for k, v in metrics.items() if _is_number(v)}
+        if self.writer is not None:
+            import tensorflow as tf
+
+            with self.writer.as_default():
+                for key, value in clean.items():
+                    tf.summary.scalar(key, value, step=step)
+            self.writer.flush()
+        if self.client is not None and self.run_id is not None:
+            log_metrics(self.client, self.run_id, clean, step)
+        self.last_logged = clean
+
+    # -- Keras hooks -------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self.write_header()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.log_every_n_steps:
+            return
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if step % self.log_every_n_steps == 0:
+            values = {f"batch_{k}": v for k, v in (logs or {}).items()}
+            if self.log_learning_rate:
+                values["batch_learning_rate"] = current_learning_rate(self.model.optimizer)
+            self.log(values, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = dict(logs or {})
+        if self.log_learning_rate and "learning_rate" not in values:
+            values["learning_rate"] = current_learning_rate(self.model.optimizer)
+        self.log(values, epoch)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _markdown_code(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())

@@ -1,0 +1,134 @@
+"""MLflow runs that always end: FINISHED, FAILED (exception) or KILLED (interrupt).
+
+Logging goes through ``MlflowClient`` synchronously, so values are in the store when an epoch
+ends (MLflow's own Keras callback logs asynchronously).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MAX_PARAMS_PER_BATCH = 100
+MAX_PARAM_LENGTH = 6000
+
+
+def tracking_uri(uri: str | None = None) -> str:
+    """The store to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else MLflow's default."""
+    import mlflow
+
+    if uri:
+        mlflow.set_tracking_uri(uri)
+    return mlflow.get_tracking_uri()
+
+
+def absolute_uri(uri: str) -> str:
+    """``sqlite:///rel.db`` -> ``sqlite:////abs/rel.db`` so printed commands work anywhere."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
+
+
+def client(uri: str | None = None):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri(uri))
+
+
+def experiment_id(mlflow_client, name: str) -> str:
+    exp = mlflow_client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            mlflow_client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return mlflow_client.create_experiment(name)
+    except Exception:  # created concurrently by another process
+        return mlflow_client.get_experiment_by_name(name).experiment_id
+
+
+def log_params(mlflow_client, run_id: str, params: dict[str, Any]) -> None:
+    """Log params in batches of 100, values cut to MLflow's length limit."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+    for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        mlflow_client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+
+
+def log_metrics(mlflow_client, run_id: str, metrics: dict[str, float], step: int) -> None:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+    if items:
+        mlflow_client.log_batch(run_id, metrics=items)
+
+
+class RunHandle:
+    """An open MLflow run: its client and id, and the status it will end with."""
+
+    def __init__(self, mlflow_client, run_id: str):
+        self.client = mlflow_client
+        self.run_id = run_id
+        self.status = "FINISHED"
+
+    def fail(self, reason: str) -> None:
+        """End the run FAILED (without an exception), with the reason as a tag."""
+        self.status = "FAILED"
+        self.client.set_tag(self.run_id, "zoo.failure", reason)
+
+
+@contextlib.contextmanager
+def mlflow_run(
+    experiment: str,
+    run_name: str,
+    *,
+    uri: str | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[RunHandle]:
+    """Create (or reopen ``run_id``) and yield a :class:`RunHandle`; always end the run.
+
+    The status is the handle's (FINISHED unless ``fail`` was called) on success, KILLED on
+    KeyboardInterrupt, FAILED on any other exception (the exception is re-raised).
+    """
+    mlflow_client = client(uri)
+    if run_id is None:
+        all_tags = {"mlflow.runName": run_name, "mlflow.source.name": "zoo"}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        all_tags.update(tags or {})
+        run = mlflow_client.create_run(experiment_id(mlflow_client, experiment), run_name=run_name, tags=all_tags)
+        run_id = run.info.run_id
+    else:
+        mlflow_client.update_run(run_id, status="RUNNING")
+    handle = RunHandle(mlflow_client, run_id)
+    status = "FAILED"
+    try:
+        yield handle
+        status = handle.status
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            mlflow_client.set_terminated(run_id, status=status)
+
+
+def ui_command(uri: str) -> str:
+    """The shell command that opens MLflow's UI on this store."""
+    uri = absolute_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri}"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def store_is_local_file(uri: str) -> bool:
+    return uri.startswith("sqlite:///") or uri.startswith("file:") or os.path.isabs(uri)

@@ -1,0 +1,1 @@
+"""Hyperparameter search over gin parameters: keras-tuner and Ray Tune."""

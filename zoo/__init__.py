@@ -1,0 +1,40 @@
+"""zoo: gin-configurable Keras 3 architectures, tuning, and TensorBoard + MLflow side by side.
+
+``import zoo`` is cheap: TensorFlow is imported only when a model is built or a run starts.
+
+    import zoo
+    zoo.list_models("resnet*")
+    model = zoo.build("cnn", input_shape=(28, 28, 1), classes=10)
+    result = zoo.train("fashion_cnn", ["train.epochs = 2"])
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from zoo import stats
+from zoo.errors import ZooError
+from zoo.registry import build, get_spec, info, list_models, register
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "train": ("zoo.runner", "train"),
+    "RunResult": ("zoo.runner", "RunResult"),
+    "datasets": ("zoo.datasets", None),
+    "losses": ("zoo.losses", None),
+    "config": ("zoo.config", None),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+__all__ = ["ZooError", "stats", "build", "get_spec", "info", "list_models", "register", "__version__", *_LAZY]

@@ -1,0 +1,97 @@
+"""The ``zoo`` command. Exit codes: 0 success, 2 user error (one line on stderr), 1 internal.
+
+Each sub-command lives in a module with ``add_arguments(parser)`` and ``main(args) -> int``;
+those modules import nothing heavy at import time, so ``zoo --help`` and ``zoo list`` stay
+fast and never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+# command -> (module, one-line help). Modules are imported to build their parsers.
+COMMANDS = {
+    "list": ("zoo.commands", "list registered models (shell-style PATTERN), datasets or recipes"),
+    "info": ("zoo.commands", "family, paper, parameters and multiply-adds of a model"),
+    "train": ("zoo.commands", "train a recipe (file or bundled name) with --bind overrides"),
+    "tune": ("tuners.cli", "search hyperparameters of a recipe with keras-tuner or Ray Tune"),
+    "find-lr": ("callbacks.lr_finder", "learning-rate range test: sweep, plot, suggested rate"),
+    "compare": ("zoo.compare", "compare runs as read from TensorBoard and from MLflow"),
+    "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line and exits 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _handlers(name: str):
+    module_name = COMMANDS[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+    func = name.replace("-", "_")
+    add = getattr(module, f"add_{func}_arguments", None) or getattr(module, "add_arguments", None)
+    run = getattr(module, f"{func}_main", None) or getattr(module, "main", None)
+    if add is None or run is None:
+        return None
+    return add, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="zoo",
+        description="Gin-configurable Keras model zoo with TensorBoard + MLflow logging side by side.",
+    )
+    from zoo import __version__
+
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (_, help_text) in COMMANDS.items():
+        handlers = _handlers(name)
+        if handlers is None:
+            continue
+        add, run = handlers
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from zoo.errors import ZooError, first_line
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ZooError as exc:
+        print(f"zoo: error: {first_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zoo: interrupted; the run's logs and checkpoints were kept.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        traceback.print_exc()
+        print("zoo: internal error (the traceback above is worth a bug report).", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""The ``zoo list``, ``zoo info`` and ``zoo train`` commands (no TensorFlow at import time)."""
+
+from __future__ import annotations
+
+import argparse
+
+from zoo.errors import ConfigError
+
+
+def add_list_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'resnet*'")
+    p.add_argument("--family", help="only this family (cnn, resnet, vgg, text...)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--recipes", action="store_true", help="list the bundled recipes instead")
+    what.add_argument("--datasets", action="store_true", help="list the datasets instead")
+
+
+def list_main(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    if args.recipes:
+        from zoo.config import list_recipes
+
+        names = [n for n in list_recipes() if fnmatch.fnmatchcase(n, args.pattern)]
+        print("\n".join(names))
+        return 0
+    if args.datasets:
+        from zoo.datasets import list_datasets
+
+        print("\n".join(n for n in list_datasets() if fnmatch.fnmatchcase(n, args.pattern)))
+        return 0
+    from zoo.registry import get_spec, list_models
+
+    names = list_models(args.pattern, family=args.family)
+    if not names:
+        raise ConfigError(f"No registered model matches {args.pattern!r}; try 'zoo list' for all.")
+    rows = [(n, get_spec(n)) for n in names]
+    width = max(len(n) for n, _ in rows)
+    print(f"{'name':<{width}}  {'family':<10}  {'input':<13}  description")
+    for n, spec in rows:
+        shape = "x".join(str(d) for d in spec.default_input) or "-"
+        print(f"{n:<{width}}  {spec.family:<10}  {shape:<13}  {spec.description}")
+    return 0
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 32,32,3") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape of positive sizes like 32,32,3")
+    return dims
+
+
+def add_info_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="a registered model name (see zoo list)")
+    p.add_argument(
+        "--input-shape",
+        type=_shape,
+        action="append",
+        help="input size(s) to count at, e.g. 32,32,3 (repeat to compare sizes)",
+    )
+    p.add_argument("--classes", type=int, help="number of classes of the head")
+
+
+def _human(n: int) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def info_main(args: argparse.Namespace) -> int:
+    from zoo.registry import get_spec, info
+
+    spec = get_spec(args.name)  # unknown names fail before TensorFlow is imported
+    shapes = args.input_shape or [spec.default_input or None]
+    overrides = {"classes": args.classes} if args.classes else {}
+    print(f"{spec.name}: {spec.description}")
+    print(f"  family        {spec.family}")
+    if spec.paper:
+        print(f"  paper         {spec.paper}")
+    for shape in shapes:
+        data = info(args.name, input_shape=shape, **overrides)
+        print(f"  input         {data['input_shape']} -> output {data['output_shape']}")
+        print(
+            f"    parameters  {data['trainable_params']:,} trainable, "
+            f"{data['non_trainable_params']:,} non-trainable, {data['total_params']:,} total"
+        )
+        print(f"    mult-adds   {data['macs']:,} ({_human(data['macs'])}) per example")
+    for key, value in spec.reference.items():
+        shown = f"{value:,}" if isinstance(value, int) else value
+        print(f"  reference     {key}: {shown}")
+    return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="a .gin file, or the name of a bundled recipe (zoo list --recipes)")
+    p.add_argument(
+        "--bind",
+        "-b",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="gin binding that overrides the recipe, e.g. --bind train.epochs=3 (repeatable)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the last run of this experiment (or train.run_name)")
+
+
+def train_main(args: argparse.Namespace) -> int:
+    from zoo.runner import train
+
+    bindings = list(args.bind)
+    if args.resume:
+        bindings.append("train.resume = True")
+    result = train(args.recipe, bindings)
+    return 0 if result.status == "FINISHED" else 1

@@ -1,0 +1,164 @@
+"""Gin recipes: finding them, parsing them with ``--bind`` overrides, reading them back."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import gin
+
+from zoo.errors import ConfigError, unknown
+
+# Modules whose import registers gin configurables. The runner imports `callbacks` and
+# `tuners` lazily, here, so that `zoo` never imports them at module import time.
+CONFIGURABLE_MODULES = [
+    "zoo.models",
+    "zoo.datasets",
+    "zoo.runner",
+    "callbacks",
+]
+
+
+def register_configurables(extra: Iterable[str] = ()) -> None:
+    """Import every module that defines gin configurables (cheap: no TensorFlow)."""
+    from zoo import datasets
+
+    for module in (*CONFIGURABLE_MODULES, *extra):
+        importlib.import_module(module)
+    datasets._load_builtins()
+
+
+def source_recipes_dir() -> Path | None:
+    """``recipes/`` beside the package in a source checkout, if there is one."""
+    candidate = Path(__file__).resolve().parent.parent / "recipes"
+    return candidate if candidate.is_dir() else None
+
+
+def recipe_dirs() -> list[Path]:
+    """Where bundled recipes are looked for: the checkout, then the installed copy."""
+    dirs = []
+    src = source_recipes_dir()
+    if src is not None:
+        dirs.append(src)
+    try:
+        installed = Path(str(resources.files("zoo.recipes")))
+        if installed.is_dir() and installed not in dirs:
+            dirs.append(installed)
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return dirs
+
+
+def list_recipes() -> list[str]:
+    """Names of the bundled recipes (usable as ``zoo train NAME``)."""
+    names = set()
+    for d in recipe_dirs():
+        names.update(p.stem for p in d.glob("*.gin"))
+    return sorted(names)
+
+
+def resolve_recipe(recipe: str | Path) -> Path:
+    """A recipe path: an existing file, ``recipes/NAME.gin`` here, or a bundled recipe NAME."""
+    path = Path(recipe)
+    if path.is_file():
+        return path.resolve()
+    name = path.name[:-4] if path.name.endswith(".gin") else path.name
+    candidates = [Path("recipes") / f"{name}.gin"] + [d / f"{name}.gin" for d in recipe_dirs()]
+    if path.parent == Path("."):
+        for c in candidates:
+            if c.is_file():
+                return c.resolve()
+    if path.suffix == ".gin" or path.parent != Path("."):
+        raise ConfigError(f"Recipe file {str(recipe)!r} does not exist.")
+    raise unknown("recipe", name, list_recipes())
+
+
+_GIN_UNKNOWN = re.compile(r"No configurable matching '([^']+)'")
+_GIN_NO_PARAM = re.compile(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'")
+
+
+def _clean_gin_error(exc: Exception, where: str) -> ConfigError:
+    """One sentence from gin's multi-line parse errors."""
+    text = str(exc)
+    match = _GIN_UNKNOWN.search(text)
+    if match:
+        selector = match.group(1)
+        err = unknown("gin configurable", selector, _all_selectors())
+        return ConfigError(f"{where}: {err}")
+    match = _GIN_NO_PARAM.search(text)
+    if match:
+        name, param = match.groups()
+        try:
+            params = sorted(_parameters_of(name))
+        except Exception:
+            params = []
+        hint = unknown(f"parameter of {name}", param, params) if params else None
+        return ConfigError(f"{where}: {hint}" if hint else f"{where}: {name} has no parameter {param!r}.")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ConfigError(f"{where}: {first}")
+
+
+def _all_selectors() -> list[str]:
+    return sorted({selector.split(".")[-1] for selector, _ in gin.config._REGISTRY.items()})
+
+
+def _parameters_of(name: str) -> list[str]:
+    import inspect
+
+    configurable = gin.config._REGISTRY.get_match(name)
+    return list(inspect.signature(configurable.wrapped).parameters)
+
+
+def parse(recipe: str | Path | None = None, bindings: Sequence[str] = (), clear: bool = True) -> Path | None:
+    """Parse a recipe and ``KEY=VALUE`` bindings into gin's global config; returns the path."""
+    register_configurables()
+    for d in recipe_dirs():
+        gin.add_config_file_search_path(str(d))
+    path = resolve_recipe(recipe) if recipe is not None else None
+    if path is not None:
+        gin.add_config_file_search_path(str(path.parent))
+    if clear:
+        gin.clear_config()
+    bindings = [b for b in bindings if b and b.strip()]
+    for b in bindings:
+        if "=" not in b:
+            raise ConfigError(f"Binding {b!r} is not of the form KEY=VALUE (e.g. train.epochs=3).")
+    if path is not None:
+        try:
+            gin.parse_config_file(str(path))
+        except (ValueError, SyntaxError, KeyError, OSError, TypeError) as exc:
+            raise _clean_gin_error(exc, f"recipe {path.name}") from None
+    for b in bindings:
+        try:
+            gin.parse_config(b)
+        except (ValueError, SyntaxError, KeyError, TypeError) as exc:
+            raise _clean_gin_error(exc, f"binding {b.strip()!r}") from None
+    return path
+
+
+def operative_params() -> dict[str, Any]:
+    """The operative config as flat ``selector.param -> value`` (for MLflow and HParams)."""
+    params: dict[str, Any] = {}
+    for (scope, selector), values in sorted(gin.config._OPERATIVE_CONFIG.items()):
+        short = selector.split(".")[-1]
+        prefix = f"{scope}/{short}" if scope else short
+        for key, value in sorted(values.items()):
+            params[f"{prefix}.{key}"] = value
+    return params
+
+
+def scalar_params(params: dict[str, Any]) -> dict[str, bool | int | float | str]:
+    """Params as values TensorBoard's HParams plugin and MLflow accept."""
+    out: dict[str, bool | int | float | str] = {}
+    for key, value in params.items():
+        if isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif value is None:
+            out[key] = "None"
+        else:
+            out[key] = repr(value)[:500]
+    return out

@@ -1,0 +1,175 @@
+"""The Dataset container and the array -> tf.data pipeline shared by the loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ConfigError
+
+TARGETS = ("sparse", "onehot", "multilabel", "regression")
+
+
+@dataclass
+class Dataset:
+    """Train / validation / test pipelines (batched tf.data) and what a model needs to know."""
+
+    name: str
+    train: Any
+    validation: Any
+    test: Any
+    input_shape: tuple
+    target: str = "sparse"
+    num_classes: int | None = None
+    class_names: list[str] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    input_dtype: str = "float32"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_outputs(self) -> int:
+        """Units of the output layer: classes, attributes (multi-label) or 1 (regression)."""
+        if self.target == "multilabel":
+            return len(self.output_names)
+        if self.target == "regression":
+            return 1
+        return int(self.num_classes)
+
+    def describe(self) -> str:
+        """One line per split with shapes, for the progress display."""
+        lines = [f"dataset {self.name}: target '{self.target}', input shape {self.input_shape}"]
+        for split in ("train", "validation", "test"):
+            if split in self.sizes:
+                lines.append(f"  {split:<10} {self.sizes[split]:>7} examples")
+        return "\n".join(lines)
+
+
+def make_targets(
+    labels: np.ndarray,
+    target: str,
+    num_classes: int,
+    attributes: dict[str, Sequence[int]] | None = None,
+    values: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Class indices -> targets of the chosen kind.
+
+    sparse: int labels; onehot: one-hot rows; multilabel: one 0/1 column per attribute (an
+    attribute is a set of classes); regression: ``values[label]`` (default: the label itself).
+    """
+    labels = np.asarray(labels).astype("int64")
+    if target == "sparse":
+        return labels.astype("int32")
+    if target == "onehot":
+        return np.eye(num_classes, dtype="float32")[labels]
+    if target == "multilabel":
+        if not attributes:
+            raise ConfigError("target 'multilabel' needs a dataset that defines attributes.")
+        table = np.zeros((num_classes, len(attributes)), dtype="float32")
+        for j, members in enumerate(attributes.values()):
+            table[list(members), j] = 1.0
+        return table[labels]
+    if target == "regression":
+        table = np.asarray(values if values is not None else range(num_classes), dtype="float32")
+        return table[labels][:, None]
+    raise ConfigError(f"target must be one of {', '.join(TARGETS)}, not {target!r}.")
+
+
+def split_validation(x, y, validation_split: float | int, seed: int, stratify: bool = True):
+    """Carve a seeded (stratified) validation split from the training arrays."""
+    n = len(x)
+    n_val = int(round(validation_split * n)) if validation_split < 1 else int(validation_split)
+    if n_val <= 0:
+        return x, y, x[:0], y[:0]
+    if n_val >= n:
+        raise ConfigError(f"validation_split {validation_split} leaves no training examples out of {n}.")
+    rng = np.random.default_rng(seed)
+    if stratify:
+        val_idx = []
+        classes, counts = np.unique(y, return_counts=True)
+        for c, count in zip(classes, counts, strict=True):
+            idx = np.flatnonzero(y == c)
+            take = int(round(n_val * count / n))
+            val_idx.append(rng.choice(idx, size=min(take, len(idx) - 1), replace=False))
+        val = np.sort(np.concatenate(val_idx))
+    else:
+        val = np.sort(rng.choice(n, size=n_val, replace=False))
+    mask = np.ones(n, dtype=bool)
+    mask[val] = False
+    return x[mask], y[mask], x[val], y[val]
+
+
+def subsample(x, y, size: int | None, seed: int):
+    """A seeded random subset of ``size`` examples (all when ``size`` is None)."""
+    if size is None or size >= len(x):
+        return x, y
+    idx = np.sort(np.random.default_rng(seed).choice(len(x), size=size, replace=False))
+    return x[idx], y[idx]
+
+
+def pipeline(x, y, *, batch_size: int, shuffle: bool, seed: int, scale: float | None):
+    """Arrays -> cached, (shuffled), batched, scaled, prefetched tf.data pipeline."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 60_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if scale is not None:
+        ds = ds.map(
+            lambda a, b: (tf.cast(a, tf.float32) * scale, b), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def from_arrays(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray | None,
+    y_test: np.ndarray | None,
+    *,
+    num_classes: int,
+    class_names: Sequence[str] = (),
+    batch_size: int = 128,
+    target: str = "sparse",
+    validation_split: float | int = 0.1,
+    train_size: int | None = None,
+    seed: int = 42,
+    scale: float | None = 1 / 255,
+    attributes: dict[str, Sequence[int]] | None = None,
+    values: Sequence[float] | None = None,
+) -> Dataset:
+    """Build a :class:`Dataset` from class-labelled arrays (labels are class indices)."""
+    if target not in TARGETS:
+        raise ConfigError(f"target must be one of {', '.join(TARGETS)}, not {target!r}.")
+    if target == "multilabel" and not attributes:
+        raise ConfigError(f"dataset {name!r} defines no attributes, so target 'multilabel' is not available.")
+    x_train, y_train = subsample(x_train, y_train, train_size, seed)
+    x_tr, y_tr, x_val, y_val = split_validation(x_train, y_train, validation_split, seed)
+
+    def ready(x, y, shuffle):
+        if x is None or len(x) == 0:
+            return None
+        t = make_targets(y, target, num_classes, attributes, values)
+        return pipeline(x, t, batch_size=batch_size, shuffle=shuffle, seed=seed, scale=scale)
+
+    sizes = {"train": len(x_tr), "validation": len(x_val)}
+    if x_test is not None:
+        sizes["test"] = len(x_test)
+    output_names = list(attributes) if target == "multilabel" else list(class_names)
+    return Dataset(
+        name=name,
+        train=ready(x_tr, y_tr, True),
+        validation=ready(x_val, y_val, False),
+        test=ready(x_test, y_test, False) if x_test is not None else None,
+        input_shape=tuple(int(d) for d in x_tr.shape[1:]),
+        target=target,
+        num_classes=num_classes,
+        class_names=list(class_names),
+        output_names=output_names,
+        sizes=sizes,
+    )

@@ -1,0 +1,89 @@
+"""What every vision builder shares: keras.applications' arguments, input checks, the head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zoo._lazy import keras, layers
+from zoo.errors import ConfigError, ShapeError
+
+POOLINGS = (None, "avg", "max")
+
+
+def model_input(input_tensor, input_shape, default_shape: Sequence[int], model_name: str):
+    """Return the Input tensor of a builder, from ``input_tensor`` or ``input_shape``."""
+    if input_tensor is not None:
+        if not keras.backend.is_keras_tensor(input_tensor):
+            return layers.Input(tensor=input_tensor, shape=tuple(input_tensor.shape[1:]), name="input")
+        return input_tensor
+    shape = tuple(input_shape) if input_shape is not None else tuple(default_shape)
+    if any(d is not None and int(d) <= 0 for d in shape):
+        raise ShapeError(f"{model_name}: input_shape {shape} has a non-positive dimension.")
+    return layers.Input(shape=shape, name="input")
+
+
+def check_pooling(pooling, model_name: str) -> None:
+    if pooling not in POOLINGS:
+        raise ConfigError(
+            f"{model_name}: pooling must be None, 'avg' or 'max', not {pooling!r}."
+        )
+
+
+def classifier(
+    x,
+    *,
+    include_top: bool,
+    pooling,
+    classes: int,
+    classifier_activation,
+    dropout: float = 0.0,
+):
+    """Global pooling (notop) or pooling + dropout + ``predictions`` dense layer (top).
+
+    The predictions layer computes in float32 so that mixed precision keeps a stable softmax.
+    """
+    if include_top:
+        if len(x.shape) > 2:
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="head_dropout")(x)
+        return layers.Dense(
+            classes, activation=classifier_activation, dtype="float32", name="predictions"
+        )(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def finish(inputs, outputs, *, input_tensor, name: str, weights):
+    """Create the Model (from the source inputs of ``input_tensor``) and load ``weights``."""
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model, weights: str) -> None:
+    """Load weights from a file path (``.weights.h5`` or a saved ``.keras`` model)."""
+    import os
+
+    if not isinstance(weights, str | os.PathLike) or not os.path.exists(weights):
+        raise ConfigError(
+            f"weights must be None or the path of an existing weights file, not {weights!r} "
+            "(zoo downloads nothing: train a model or point to a saved one)."
+        )
+    path = os.fspath(weights)
+    if path.endswith(".keras"):
+        source = keras.saving.load_model(path, compile=False)
+        model.set_weights(source.get_weights())
+    else:
+        model.load_weights(path)
+
+
+def check_top(include_top: bool, weights, classes: int, model_name: str) -> None:
+    if include_top and (classes is None or int(classes) < 1):
+        raise ConfigError(f"{model_name}: classes must be a positive integer with include_top=True.")
