@@ -75,7 +75,9 @@ class SideBySideLogger(keras.callbacks.Callback):
                 if self.hparams:
                     hp.hparams(self.hparams)
                 if self.operative_config:
-                    tf.summary.text("operative_config", _markdown_code(self.operative_config), step=0)
+                    tf.summary.text(
+                        "operative_config", _markdown_code(self.operative_config), step=0
+                    )
                 if self.model_summary:
                     tf.summary.text("model_summary", _markdown_code(self.model_summary), step=0)
             self.writer.flush()

@@ -105,7 +105,9 @@ def mlflow_run(
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         all_tags.update(tags or {})
-        run = mlflow_client.create_run(experiment_id(mlflow_client, experiment), run_name=run_name, tags=all_tags)
+        run = mlflow_client.create_run(
+            experiment_id(mlflow_client, experiment), run_name=run_name, tags=all_tags
+        )
         run_id = run.info.run_id
     else:
         mlflow_client.update_run(run_id, status="RUNNING")

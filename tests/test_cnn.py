@@ -17,11 +17,17 @@ def notop(**kw):
     "kwargs, shape",
     [
         ({"filters": [8, 16]}, (7, 7, 16)),  # same padding, two 2x2 max pools: 28 -> 14 -> 7
-        ({"filters": [4], "kernel_size": 5, "padding": "valid", "pool": None}, (24, 24, 4)),  # 28-5+1
+        (
+            {"filters": [4], "kernel_size": 5, "padding": "valid", "pool": None},
+            (24, 24, 4),
+        ),  # 28-5+1
         ({"filters": [8], "strides": 2, "pool": None}, (14, 14, 8)),  # ceil(28/2)
         ({"filters": [8], "convs_per_block": 2, "padding": "valid"}, (12, 12, 8)),  # 28->26->24->12
         ({"filters": [8], "pool": "avg", "pool_size": 4}, (7, 7, 8)),
-        ({"filters": [8, 16], "kernel_size": [5, 3], "padding": ["valid", "same"]}, (6, 6, 16)),  # 24/2=12 -> 6
+        (
+            {"filters": [8, 16], "kernel_size": [5, 3], "padding": ["valid", "same"]},
+            (6, 6, 16),
+        ),  # 24/2=12 -> 6
         ({"filters": [8, 16], "pointwise_filters": 3}, (7, 7, 3)),  # 1x1 conv mixes channels
         ({"filters": [8], "pooling": "avg"}, (8,)),
         ({"filters": [8], "pooling": "max"}, (8,)),
@@ -44,10 +50,14 @@ def test_cnn_exact_parameter_count():
 
 def test_bridges_change_head_size():
     flat = zoo.build("cnn", input_shape=(28, 28, 1), filters=[8, 16], dense_units=[32])
-    gap = zoo.build("cnn", input_shape=(28, 28, 1), filters=[8, 16], dense_units=[32], bridge="global_avg")
+    gap = zoo.build(
+        "cnn", input_shape=(28, 28, 1), filters=[8, 16], dense_units=[32], bridge="global_avg"
+    )
     assert flat.get_layer("fc1").kernel.shape == (7 * 7 * 16, 32)
     assert gap.get_layer("fc1").kernel.shape == (16, 32)
-    gmp = zoo.build("cnn", input_shape=(28, 28, 1), filters=[8], dense_units=[], bridge="global_max")
+    gmp = zoo.build(
+        "cnn", input_shape=(28, 28, 1), filters=[8], dense_units=[], bridge="global_max"
+    )
     assert gmp.get_layer("predictions").kernel.shape == (8, 10)
 
 

@@ -39,7 +39,11 @@ def test_fashion_mnist_missing_says_where_and_how(monkeypatch, tmp_path):
     with pytest.raises(DataError) as err:
         datasets.load("fashion_mnist", download=False)
     msg = first_line(err.value)
-    assert "keras-home" in msg and "apt-get install dataset-fashion-mnist" in msg and "ZOO_DATA_DIR" in msg
+    assert (
+        "keras-home" in msg
+        and "apt-get install dataset-fashion-mnist" in msg
+        and "ZOO_DATA_DIR" in msg
+    )
     assert msg.endswith("set ZOO_DATA_DIR to it.")
 
 

@@ -63,9 +63,12 @@ def test_run_directory_and_mlflow_run_contents(mlflow_db):
     assert summary["mlflow"]["tracking_uri"].startswith("sqlite:////")
     assert summary["epochs_completed"] == 2
     assert set(summary["test_metrics"]) == {"test_loss", "test_accuracy"}
-    assert summary["trainable_params"] == zoo.stats.count_params(
-        keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
-    )[0]
+    assert (
+        summary["trainable_params"]
+        == zoo.stats.count_params(keras.saving.load_model(run_dir / "checkpoints" / "last.keras"))[
+            0
+        ]
+    )
     assert summary["wall_time_s"] > 0
 
     client = MlflowClient(tracking_uri=mlflow_db)
@@ -101,7 +104,11 @@ def _status(run_dir, mlflow_db):
 
 def test_exception_marks_run_failed_and_keeps_logs(tmp_path, mlflow_db):
     with pytest.raises(RuntimeError, match="disk on fire"):
-        tiny_run("train.epochs = 3", "train.run_name = 'boom'", extra_callbacks=[Boom(RuntimeError("disk on fire"), 1)])
+        tiny_run(
+            "train.epochs = 3",
+            "train.run_name = 'boom'",
+            extra_callbacks=[Boom(RuntimeError("disk on fire"), 1)],
+        )
     run_dir = tmp_path / "runs" / "digits" / "boom"
     summary, run = _status(run_dir, mlflow_db)
     assert summary["status"] == "FAILED" and "disk on fire" in summary["failure"]
@@ -112,7 +119,11 @@ def test_exception_marks_run_failed_and_keeps_logs(tmp_path, mlflow_db):
 
 def test_interrupt_marks_run_killed_and_resume_continues(tmp_path, mlflow_db):
     with pytest.raises(KeyboardInterrupt):
-        tiny_run("train.epochs = 3", "train.run_name = 'stopped'", extra_callbacks=[Boom(KeyboardInterrupt(), 0)])
+        tiny_run(
+            "train.epochs = 3",
+            "train.run_name = 'stopped'",
+            extra_callbacks=[Boom(KeyboardInterrupt(), 0)],
+        )
     run_dir = tmp_path / "runs" / "digits" / "stopped"
     summary, run = _status(run_dir, mlflow_db)
     assert summary["status"] == "KILLED" and run.info.status == "KILLED"

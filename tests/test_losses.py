@@ -34,12 +34,16 @@ def test_nll_on_log_probabilities_with_sparse_and_onehot_targets():
 def test_cross_entropies_with_probabilities_and_logits():
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     expected = -(math.log(0.7) + math.log(0.8)) / 2
-    assert value("sparse_categorical_crossentropy", [0, 2], probs) == pytest.approx(expected, rel=1e-5)
-    assert value("categorical_crossentropy", [[1, 0, 0], [0, 0, 1]], probs) == pytest.approx(expected, rel=1e-5)
-    logits = np.log(probs) + 3.0  # softmax is shift-invariant
-    assert value("sparse_categorical_crossentropy", [0, 2], logits, from_logits=True) == pytest.approx(
+    assert value("sparse_categorical_crossentropy", [0, 2], probs) == pytest.approx(
         expected, rel=1e-5
     )
+    assert value("categorical_crossentropy", [[1, 0, 0], [0, 0, 1]], probs) == pytest.approx(
+        expected, rel=1e-5
+    )
+    logits = np.log(probs) + 3.0  # softmax is shift-invariant
+    assert value(
+        "sparse_categorical_crossentropy", [0, 2], logits, from_logits=True
+    ) == pytest.approx(expected, rel=1e-5)
 
 
 def test_binary_crossentropy_with_probabilities_and_logits():
@@ -47,7 +51,9 @@ def test_binary_crossentropy_with_probabilities_and_logits():
     expected = -(math.log(0.9) + math.log(0.8)) / 2
     assert value("binary_crossentropy", y, p) == pytest.approx(expected, rel=1e-4)
     logits = np.log(np.array(p) / (1 - np.array(p)))
-    assert value("binary_crossentropy", y, logits, from_logits=True) == pytest.approx(expected, rel=1e-4)
+    assert value("binary_crossentropy", y, logits, from_logits=True) == pytest.approx(
+        expected, rel=1e-4
+    )
 
 
 def test_output_activation_follows_the_loss():

@@ -37,4 +37,14 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")
 
 
-__all__ = ["ZooError", "stats", "build", "get_spec", "info", "list_models", "register", "__version__", *_LAZY]
+__all__ = [
+    "ZooError",
+    "stats",
+    "build",
+    "get_spec",
+    "info",
+    "list_models",
+    "register",
+    "__version__",
+    *_LAZY,
+]

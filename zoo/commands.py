@@ -96,7 +96,9 @@ def info_main(args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="a .gin file, or the name of a bundled recipe (zoo list --recipes)")
+    p.add_argument(
+        "recipe", help="a .gin file, or the name of a bundled recipe (zoo list --recipes)"
+    )
     p.add_argument(
         "--bind",
         "-b",
@@ -105,7 +107,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="gin binding that overrides the recipe, e.g. --bind train.epochs=3 (repeatable)",
     )
-    p.add_argument("--resume", action="store_true", help="continue the last run of this experiment (or train.run_name)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the last run of this experiment (or train.run_name)",
+    )
 
 
 def train_main(args: argparse.Namespace) -> int:

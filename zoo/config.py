@@ -97,7 +97,9 @@ def _clean_gin_error(exc: Exception, where: str) -> ConfigError:
         except Exception:
             params = []
         hint = unknown(f"parameter of {name}", param, params) if params else None
-        return ConfigError(f"{where}: {hint}" if hint else f"{where}: {name} has no parameter {param!r}.")
+        return ConfigError(
+            f"{where}: {hint}" if hint else f"{where}: {name} has no parameter {param!r}."
+        )
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError(f"{where}: {first}")
 
@@ -113,7 +115,9 @@ def _parameters_of(name: str) -> list[str]:
     return list(inspect.signature(configurable.wrapped).parameters)
 
 
-def parse(recipe: str | Path | None = None, bindings: Sequence[str] = (), clear: bool = True) -> Path | None:
+def parse(
+    recipe: str | Path | None = None, bindings: Sequence[str] = (), clear: bool = True
+) -> Path | None:
     """Parse a recipe and ``KEY=VALUE`` bindings into gin's global config; returns the path."""
     register_configurables()
     for d in recipe_dirs():

@@ -66,7 +66,10 @@ def _classes():
             super().__init__(name=name, reduction=reduction, dtype=dtype)
 
         def call(self, y_true, log_probs):
-            if len(y_true.shape) == len(log_probs.shape) and y_true.shape[-1] == log_probs.shape[-1]:
+            if (
+                len(y_true.shape) == len(log_probs.shape)
+                and y_true.shape[-1] == log_probs.shape[-1]
+            ):
                 target = ops.cast(y_true, log_probs.dtype)
             else:
                 labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")

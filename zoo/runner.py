@@ -108,7 +108,9 @@ def _find_resume_dir(runs_dir: Path, experiment: str, run_name: str | None) -> P
         candidates = [exp_dir / run_name]
     else:
         candidates = sorted(
-            (d for d in exp_dir.glob("*") if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True
+            (d for d in exp_dir.glob("*") if d.is_dir()),
+            key=lambda d: d.stat().st_mtime,
+            reverse=True,
         )
     for d in candidates:
         if (d / "checkpoints" / "last.keras").is_file():
@@ -204,7 +206,11 @@ def run(
     if resume:
         run_dir = _find_resume_dir(runs_root, experiment, run_name)
         run_name = run_dir.name
-        previous = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+        previous = (
+            json.loads((run_dir / "summary.json").read_text())
+            if (run_dir / "summary.json").is_file()
+            else {}
+        )
     else:
         run_name = run_name or _default_run_name(model)
         run_dir = runs_root / experiment / run_name
@@ -256,7 +262,9 @@ def run(
         (run_dir / "operative_config.gin").write_text(operative)
         summary_text = _model_summary(net)
         params = scalar_params(operative_params())
-        params.update({"zoo.model": model, "zoo.dataset": dataset, "zoo.trainable_params": trainable})
+        params.update(
+            {"zoo.model": model, "zoo.dataset": dataset, "zoo.trainable_params": trainable}
+        )
 
         uri = None
         mlflow_ctx = (
@@ -265,7 +273,11 @@ def run(
                 run_name,
                 uri=tracking_uri,
                 run_id=previous.get("mlflow", {}).get("run_id") if resume else None,
-                tags={"zoo.model": model, "zoo.dataset": dataset, "zoo.run_dir": str(run_dir.resolve())},
+                tags={
+                    "zoo.model": model,
+                    "zoo.dataset": dataset,
+                    "zoo.run_dir": str(run_dir.resolve()),
+                },
             )
             if mlflow
             else _no_mlflow()
@@ -302,7 +314,11 @@ def run(
                 log_every_n_steps=log_every_n_steps,
             )
             has_val = data.validation is not None
-            monitor = checkpoint_monitor if has_val or not checkpoint_monitor.startswith("val_") else "loss"
+            monitor = (
+                checkpoint_monitor
+                if has_val or not checkpoint_monitor.startswith("val_")
+                else "loss"
+            )
             nan_guard = NaNGuard()
             cbs = [
                 logger,
@@ -370,15 +386,19 @@ def run(
                 )
                 if history and monitor in history:
                     values = history[monitor]
-                    best = min(range(len(values)), key=values.__getitem__) if "acc" not in monitor else max(
-                        range(len(values)), key=values.__getitem__
+                    best = (
+                        min(range(len(values)), key=values.__getitem__)
+                        if "acc" not in monitor
+                        else max(range(len(values)), key=values.__getitem__)
                     )
                     summary["best"] = {"monitor": monitor, "epoch": best, "value": values[best]}
                 _write_json(run_dir / "summary.json", summary)
                 if handle is not None:
                     _log_end_artifacts(handle, run_dir, summary)
                     if summary.get("wall_time_s"):
-                        log_metrics(handle.client, handle.run_id, {"wall_time_s": summary["wall_time_s"]}, 0)
+                        log_metrics(
+                            handle.client, handle.run_id, {"wall_time_s": summary["wall_time_s"]}, 0
+                        )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -428,7 +448,9 @@ def _with_log_softmax(net):
     return keras.Model(net.inputs, out, name=net.name)
 
 
-def train(recipe: str | Path | None = None, bindings: Sequence[str] = (), **overrides: Any) -> RunResult:
+def train(
+    recipe: str | Path | None = None, bindings: Sequence[str] = (), **overrides: Any
+) -> RunResult:
     """Parse ``recipe`` and ``bindings`` with gin, then run ``train`` (``overrides`` win).
 
     ``zoo.train("fashion_cnn", ["train.epochs = 2"])`` or ``zoo.train("x.gin", epochs=2)``.

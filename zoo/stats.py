@@ -31,7 +31,8 @@ def _layer_macs(layer) -> int:
     if name in ("SeparableConv2D", "SeparableConv1D"):
         spatial = math.prod(d for d in out_shape[1:-1])
         return int(
-            spatial * (math.prod(layer.depthwise_kernel.shape) + math.prod(layer.pointwise_kernel.shape))
+            spatial
+            * (math.prod(layer.depthwise_kernel.shape) + math.prod(layer.pointwise_kernel.shape))
         )
     if name == "Dense":
         positions = math.prod(d for d in in_shape[1:-1]) if len(in_shape) > 2 else 1
@@ -45,7 +46,11 @@ def count_macs(model) -> int:
     """Multiply-adds for one example: convolutions and dense layers (the usual convention)."""
     total = 0
     for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers and type(layer).__name__ in ("Functional", "Sequential"):
+        if (
+            hasattr(layer, "layers")
+            and layer.layers
+            and type(layer).__name__ in ("Functional", "Sequential")
+        ):
             total += count_macs(layer)
         else:
             total += _layer_macs(layer)

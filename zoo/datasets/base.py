@@ -85,7 +85,9 @@ def split_validation(x, y, validation_split: float | int, seed: int, stratify: b
     if n_val <= 0:
         return x, y, x[:0], y[:0]
     if n_val >= n:
-        raise ConfigError(f"validation_split {validation_split} leaves no training examples out of {n}.")
+        raise ConfigError(
+            f"validation_split {validation_split} leaves no training examples out of {n}."
+        )
     rng = np.random.default_rng(seed)
     if stratify:
         val_idx = []
@@ -147,7 +149,9 @@ def from_arrays(
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)}, not {target!r}.")
     if target == "multilabel" and not attributes:
-        raise ConfigError(f"dataset {name!r} defines no attributes, so target 'multilabel' is not available.")
+        raise ConfigError(
+            f"dataset {name!r} defines no attributes, so target 'multilabel' is not available."
+        )
     x_train, y_train = subsample(x_train, y_train, train_size, seed)
     x_tr, y_tr, x_val, y_val = split_validation(x_train, y_train, validation_split, seed)
 

@@ -48,7 +48,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as exc:
-        raise DataError(f"{path} cannot be read as an IDX file ({exc}); delete it and fetch it again.") from None
+        raise DataError(
+            f"{path} cannot be read as an IDX file ({exc}); delete it and fetch it again."
+        ) from None
     if len(data) < 4:
         raise DataError(f"{path} is not an IDX file (too short).")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
@@ -57,7 +59,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(dims)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {array.size}.")
+        raise DataError(
+            f"{path} is truncated: expected {int(np.prod(dims))} values, found {array.size}."
+        )
     return array.reshape(dims)
 
 
@@ -249,7 +253,9 @@ def _read_folder(root: Path, image_size, color_mode: str, class_names=None):
 
     classes = class_names or sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
-        raise DataError(f"{root} has no class sub-folders: put each class's images in root/<class>/.")
+        raise DataError(
+            f"{root} has no class sub-folders: put each class's images in root/<class>/."
+        )
     xs, ys = [], []
     mode = {"grayscale": "L", "rgb": "RGB"}[color_mode]
     for label, cls in enumerate(classes):
@@ -281,7 +287,9 @@ def image_folder(
     validation only.
     """
     if directory is None or not Path(directory).is_dir():
-        raise DataError(f"image_folder needs an existing directory, got {directory!r}: bind image_folder.directory.")
+        raise DataError(
+            f"image_folder needs an existing directory, got {directory!r}: bind image_folder.directory."
+        )
     root = Path(directory)
     train_root = root / "train" if (root / "train").is_dir() else root
     x_train, y_train, classes = _read_folder(train_root, image_size, color_mode)

@@ -267,5 +267,7 @@ def mlp(
         if dropout:
             x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
     if include_top:
-        x = layers.Dense(classes, activation=classifier_activation, dtype="float32", name="predictions")(x)
+        x = layers.Dense(
+            classes, activation=classifier_activation, dtype="float32", name="predictions"
+        )(x)
     return finish(inputs, x, input_tensor=input_tensor, name=name, weights=weights)

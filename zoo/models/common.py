@@ -14,7 +14,9 @@ def model_input(input_tensor, input_shape, default_shape: Sequence[int], model_n
     """Return the Input tensor of a builder, from ``input_tensor`` or ``input_shape``."""
     if input_tensor is not None:
         if not keras.backend.is_keras_tensor(input_tensor):
-            return layers.Input(tensor=input_tensor, shape=tuple(input_tensor.shape[1:]), name="input")
+            return layers.Input(
+                tensor=input_tensor, shape=tuple(input_tensor.shape[1:]), name="input"
+            )
         return input_tensor
     shape = tuple(input_shape) if input_shape is not None else tuple(default_shape)
     if any(d is not None and int(d) <= 0 for d in shape):
@@ -24,9 +26,7 @@ def model_input(input_tensor, input_shape, default_shape: Sequence[int], model_n
 
 def check_pooling(pooling, model_name: str) -> None:
     if pooling not in POOLINGS:
-        raise ConfigError(
-            f"{model_name}: pooling must be None, 'avg' or 'max', not {pooling!r}."
-        )
+        raise ConfigError(f"{model_name}: pooling must be None, 'avg' or 'max', not {pooling!r}.")
 
 
 def classifier(
@@ -86,4 +86,6 @@ def load_weights(model, weights: str) -> None:
 
 def check_top(include_top: bool, weights, classes: int, model_name: str) -> None:
     if include_top and (classes is None or int(classes) < 1):
-        raise ConfigError(f"{model_name}: classes must be a positive integer with include_top=True.")
+        raise ConfigError(
+            f"{model_name}: classes must be a positive integer with include_top=True."
+        )
