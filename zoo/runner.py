@@ -98,6 +98,52 @@ def make_metrics(names: Sequence[str], target: str) -> list:
     return [aliases[n]() if n in aliases else n for n in names]
 
 
+def resolve_loss(loss: str, target: str) -> str:
+    """The loss name a run uses: ``loss``, or the default for ``target`` when 'auto'."""
+    from zoo import losses
+
+    name = losses.DEFAULT_FOR_TARGET.get(target, "mse") if loss == "auto" else loss
+    if name not in losses.LOSSES:
+        raise unknown("loss", name, losses.LOSSES)
+    return name
+
+
+def build_model(model: str, data, loss_name: str, from_logits: bool = False):
+    """Build registered ``model`` for ``data``: input shape, outputs and output activation."""
+    from zoo import losses, registry
+
+    net = registry.build(
+        model,
+        input_shape=data.input_shape,
+        classes=data.num_outputs,
+        classifier_activation=losses.classifier_activation(loss_name, from_logits),
+    )
+    if loss_name == "nll":
+        net = _with_log_softmax(net)
+    return net
+
+
+def compile_model(
+    net,
+    *,
+    loss_name: str,
+    from_logits: bool = False,
+    optimizer: str = "adam",
+    learning_rate: Any = 1e-3,
+    metrics: Sequence[str] = ("auto",),
+    target: str = "sparse",
+):
+    """Compile ``net`` with an optimizer, loss and metrics chosen by name."""
+    from zoo import losses
+
+    net.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss=losses.get(loss_name, from_logits=from_logits),
+        metrics=make_metrics(metrics, target),
+    )
+    return net
+
+
 def _default_run_name(model: str) -> str:
     return f"{model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -189,7 +235,7 @@ def run(
     from callbacks.guards import NaNGuard
     from callbacks.logger import SideBySideLogger
     from callbacks.tracking import absolute_uri, log_metrics, log_params, mlflow_run, ui_command
-    from zoo import datasets, losses, registry
+    from zoo import datasets, registry
     from zoo.config import operative_params, scalar_params
     from zoo.stats import count_params
 
@@ -198,9 +244,7 @@ def run(
     if epochs < 1:
         raise ConfigError(f"train.epochs must be at least 1, not {epochs}.")
     registry.get_spec(model)  # unknown model names fail before any work
-    loss_name = losses.DEFAULT_FOR_TARGET.get(target, "mse") if loss == "auto" else loss
-    if loss_name not in losses.LOSSES:
-        raise unknown("loss", loss_name, losses.LOSSES)
+    loss_name = resolve_loss(loss, target)
 
     runs_root = Path(runs_dir)
     if resume:
@@ -240,18 +284,15 @@ def run(
             initial_epoch = _completed_epochs(run_dir / "history.csv")
             _say(f"resuming {run_dir} after epoch {initial_epoch}")
         else:
-            net = registry.build(
-                model,
-                input_shape=data.input_shape,
-                classes=data.num_outputs,
-                classifier_activation=losses.classifier_activation(loss_name, from_logits),
-            )
-            if loss_name == "nll":
-                net = _with_log_softmax(net)
-            net.compile(
-                optimizer=make_optimizer(optimizer, learning_rate),
-                loss=losses.get(loss_name, from_logits=from_logits),
-                metrics=make_metrics(metrics, target),
+            net = build_model(model, data, loss_name, from_logits)
+            compile_model(
+                net,
+                loss_name=loss_name,
+                from_logits=from_logits,
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                metrics=metrics,
+                target=target,
             )
         trainable, non_trainable = count_params(net)
         _say(
