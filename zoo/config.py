@@ -19,6 +19,7 @@ CONFIGURABLE_MODULES = [
     "zoo.models",
     "zoo.datasets",
     "zoo.runner",
+    "zoo.transfer",
     "callbacks",
 ]
 

@@ -226,6 +226,7 @@ def run(
     extra_callbacks: Sequence[Any] = (),
     steps_per_epoch: int | None = None,
     resume: bool = False,
+    init_from: str | None = None,
     verbose: int | str = "auto",
     recipe: str | None = None,
 ) -> RunResult:
@@ -284,7 +285,19 @@ def run(
             initial_epoch = _completed_epochs(run_dir / "history.csv")
             _say(f"resuming {run_dir} after epoch {initial_epoch}")
         else:
-            net = build_model(model, data, loss_name, from_logits)
+            if init_from:
+                from zoo import losses, transfer
+
+                settings = transfer.transfer_settings()
+                net = transfer.prepare(
+                    init_from,
+                    data.num_outputs,
+                    losses.classifier_activation(loss_name, from_logits),
+                    settings,
+                )
+                _say(f"transfer from {init_from}: {transfer.trainable_report(net)}")
+            else:
+                net = build_model(model, data, loss_name, from_logits)
             compile_model(
                 net,
                 loss_name=loss_name,
@@ -361,9 +374,10 @@ def run(
                 else "loss"
             )
             nan_guard = NaNGuard()
+            csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume)
             cbs = [
                 logger,
-                keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+                csv_logger,
                 keras.callbacks.ModelCheckpoint(str(ckpt_dir / "last.keras")),
                 keras.callbacks.ModelCheckpoint(
                     str(ckpt_dir / "best.keras"), monitor=monitor, save_best_only=True
@@ -389,6 +403,34 @@ def run(
                         validation_data=data.validation,
                         epochs=epochs,
                         initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_epoch,
+                        callbacks=cbs,
+                        verbose=fit_verbose,
+                        shuffle=False,
+                    )
+                fine_tune = transfer_settings_if(init_from)
+                if fine_tune and not nan_guard.reason and not net.stop_training:
+                    from zoo import transfer
+
+                    transfer.unfreeze(net, from_layer=fine_tune["fine_tune_from"])
+                    compile_model(
+                        net,
+                        loss_name=loss_name,
+                        from_logits=from_logits,
+                        optimizer=optimizer,
+                        learning_rate=fine_tune["fine_tune_learning_rate"],
+                        metrics=metrics,
+                        target=target,
+                    )
+                    _say(
+                        f"fine-tuning for {fine_tune['fine_tune_epochs']} epochs: {transfer.trainable_report(net)}"
+                    )
+                    csv_logger.append = True
+                    net.fit(
+                        data.train,
+                        validation_data=data.validation,
+                        epochs=epochs + fine_tune["fine_tune_epochs"],
+                        initial_epoch=epochs,
                         steps_per_epoch=steps_per_epoch,
                         callbacks=cbs,
                         verbose=fit_verbose,
@@ -462,6 +504,16 @@ def run(
     if uri:
         _say(f"MLflow:        {ui_command(uri)}   (experiment '{experiment}', run '{run_name}')")
     return result
+
+
+def transfer_settings_if(init_from: str | None) -> dict | None:
+    """The ``transfer.*`` settings when a transfer run has a fine-tuning phase, else None."""
+    if not init_from:
+        return None
+    from zoo.transfer import transfer_settings
+
+    settings = transfer_settings()
+    return settings if settings["fine_tune_epochs"] > 0 else None
 
 
 def _log_end_artifacts(handle, run_dir: Path, summary: dict) -> None:

@@ -127,6 +127,35 @@ def pipeline(x, y, *, batch_size: int, shuffle: bool, seed: int, scale: float | 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def select_classes(
+    name, classes, num_classes, class_names, target, x_train, y_train, x_test, y_test
+):
+    """Keep the examples of ``classes`` only and relabel them 0..k-1 in the order given."""
+    if target not in ("sparse", "onehot"):
+        raise ConfigError(f"{name}.classes works with target 'sparse' or 'onehot', not {target!r}.")
+    classes = [int(c) for c in classes]
+    if len(set(classes)) != len(classes) or not classes:
+        raise ConfigError(f"{name}.classes must list distinct class indices, got {classes}.")
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise ConfigError(
+            f"{name}.classes {bad} out of range: the classes are 0..{num_classes - 1}."
+        )
+    remap = np.full(num_classes, -1, dtype=np.int64)
+    remap[classes] = np.arange(len(classes))
+
+    def keep(x, y):
+        if x is None:
+            return None, None
+        mask = np.isin(y, classes)
+        return x[mask], remap[np.asarray(y)[mask]]
+
+    x_train, y_train = keep(x_train, y_train)
+    x_test, y_test = keep(x_test, y_test)
+    names = [class_names[c] for c in classes] if class_names else [str(c) for c in classes]
+    return x_train, y_train, x_test, y_test, names
+
+
 def from_arrays(
     name: str,
     x_train: np.ndarray,
@@ -144,10 +173,20 @@ def from_arrays(
     scale: float | None = 1 / 255,
     attributes: dict[str, Sequence[int]] | None = None,
     values: Sequence[float] | None = None,
+    classes: Sequence[int] | None = None,
 ) -> Dataset:
-    """Build a :class:`Dataset` from class-labelled arrays (labels are class indices)."""
+    """Build a :class:`Dataset` from class-labelled arrays (labels are class indices).
+
+    ``classes`` keeps only those classes, relabelled 0..k-1 in the order given (e.g. to
+    pre-train on some classes and transfer to the others).
+    """
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)}, not {target!r}.")
+    if classes is not None:
+        x_train, y_train, x_test, y_test, class_names = select_classes(
+            name, classes, num_classes, class_names, target, x_train, y_train, x_test, y_test
+        )
+        num_classes = len(classes)
     if target == "multilabel" and not attributes:
         raise ConfigError(
             f"dataset {name!r} defines no attributes, so target 'multilabel' is not available."

@@ -113,6 +113,7 @@ def fashion_mnist(
     train_size: int | None = None,
     data_dir: str | None = None,
     download: bool = True,
+    classes: list[int] | None = None,
 ) -> Dataset:
     """Fashion-MNIST (Xiao et al. 2017): 60,000 train / 10,000 test 28x28x1 images, 10 classes."""
     (x_train, y_train), (x_test, y_test) = read_fashion_mnist(data_dir, download)
@@ -129,6 +130,7 @@ def fashion_mnist(
         validation_split=validation_split,
         train_size=train_size,
         seed=seed,
+        classes=classes,
         attributes=FASHION_ATTRIBUTES,
     )
 
@@ -141,6 +143,7 @@ def digits(
     validation_split: float | int = 0.15,
     test_split: float = 0.2,
     train_size: int | None = None,
+    classes: list[int] | None = None,
 ) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes): works with no download.
 
@@ -169,6 +172,7 @@ def digits(
         validation_split=validation_split,
         train_size=train_size,
         seed=seed,
+        classes=classes,
         scale=1 / 16,
         attributes=DIGITS_ATTRIBUTES,
     )
@@ -226,6 +230,7 @@ def cifar10(
     train_size: int | None = None,
     data_dir: str | None = None,
     download: bool = True,
+    classes: list[int] | None = None,
 ) -> Dataset:
     """CIFAR-10 (Krizhevsky 2009): 50,000 train / 10,000 test 32x32x3 images, 10 classes."""
     (x_train, y_train), (x_test, y_test) = read_cifar10(data_dir, download)
@@ -242,6 +247,7 @@ def cifar10(
         validation_split=validation_split,
         train_size=train_size,
         seed=seed,
+        classes=classes,
     )
 
 
