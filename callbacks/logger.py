@@ -50,6 +50,7 @@ class SideBySideLogger(keras.callbacks.Callback):
         self.log_every_n_steps = log_every_n_steps
         self._writer = None
         self._header_written = False
+        self._layout_written = False
         self.last_logged: dict[str, float] = {}
 
     # -- writers ---------------------------------------------------------------------------
@@ -124,7 +125,34 @@ class SideBySideLogger(keras.callbacks.Callback):
         values = dict(logs or {})
         if self.log_learning_rate and "learning_rate" not in values:
             values["learning_rate"] = current_learning_rate(self.model.optimizer)
+        if not self._layout_written:
+            self.write_layout(values)
         self.log(values, epoch)
+
+    def write_layout(self, keys) -> None:
+        """A TensorBoard "Custom Scalars" layout: each metric beside its ``val_`` twin."""
+        self._layout_written = True
+        if self.writer is None:
+            return
+        import tensorflow as tf
+        from tensorboard.plugins.custom_scalar import layout_pb2
+        from tensorboard.plugins.custom_scalar import summary as cs_summary
+
+        pairs = sorted(k for k in keys if not k.startswith("val_") and f"val_{k}" in keys)
+        if not pairs:
+            return
+        charts = [
+            layout_pb2.Chart(
+                title=f"{k}: train vs validation",
+                multiline=layout_pb2.MultilineChartContent(tag=[rf"^{k}$", rf"^val_{k}$"]),
+            )
+            for k in pairs
+        ]
+        layout = layout_pb2.Layout(
+            category=[layout_pb2.Category(title="train vs validation", chart=charts)]
+        )
+        with self.writer.as_default():
+            tf.summary.experimental.write_raw_pb(cs_summary.pb(layout).SerializeToString(), step=0)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

@@ -84,6 +84,7 @@ def test_run_directory_and_mlflow_run_contents(mlflow_db):
     tags = tensorboard_tags(run_dir / "tensorboard")
     assert "operative_config" in tags and "model_summary" in tags
     assert "_hparams_/session_start_info" in tags
+    assert "custom_scalars__config__" in tags  # train vs validation charts
 
 
 class Boom(keras.callbacks.Callback):
