@@ -37,7 +37,6 @@ FULL = (
     "resnet50",
     "resnet20",
     "seresnet20",
-    "seresnet50",
 )
 # Models whose head flattens a feature map: their counts depend on the input size.
 FLATTEN_HEADS = ("alexnet", "vgg")
