@@ -2,7 +2,8 @@
 
 ``cnn`` is a stack of conv blocks (convolutions, optional batch norm, activation, pooling,
 dropout), optional 1x1 convolutions, a named bridge to the head (``flatten``,
-``global_avg``, ``global_max``) and a dense head. Every knob is a gin parameter, e.g.
+``global_avg``, ``global_max``) and a dense head; ``se_ratio`` adds squeeze-and-excitation
+(Hu et al. 2018) to every conv block. Every knob is a gin parameter, e.g.
 ``cnn.filters = [32, 64, 128]`` or ``cnn.padding = 'valid'``.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from zoo._lazy import layers
 from zoo.errors import ConfigError, ShapeError
+from zoo.models.blocks import squeeze_excite
 from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
 from zoo.registry import register
 
@@ -55,9 +57,10 @@ def conv_block(
     pool: str | None = "max",
     pool_size: int = 2,
     dropout: float = 0.0,
+    se_ratio: int | None = None,
     name: str,
 ):
-    """``convs`` x (conv -> [batch norm] -> activation), then [pool], then [dropout]."""
+    """``convs`` x (conv -> [batch norm] -> activation), [squeeze-excite], [pool], [dropout]."""
     for j in range(1, convs + 1):
         stride = strides if j == 1 else 1
         x = layers.Conv2D(
@@ -71,6 +74,8 @@ def conv_block(
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
         x = layers.Activation(activation, name=f"{name}_{activation}{j}")(x)
+    if se_ratio:
+        x = squeeze_excite(x, se_ratio, name=name)
     if pool == "max":
         x = layers.MaxPooling2D(pool_size, name=f"{name}_pool")(x)
     elif pool == "avg":
@@ -152,6 +157,7 @@ def cnn(
     pool_size: int | Sequence[int] = 2,
     block_dropout: float | Sequence[float] = 0.0,
     pointwise_filters: int | None = None,
+    se_ratio: int | None = None,
     bridge: str = "flatten",
     dense_units: Sequence[int] = (128,),
     dense_dropout: float = 0.5,
@@ -205,6 +211,7 @@ def cnn(
             pool=pools[i],
             pool_size=pool_sizes[i],
             dropout=dropouts[i],
+            se_ratio=se_ratio,
             name=f"block{i + 1}",
         )
     if pointwise_filters:

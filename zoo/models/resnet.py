@@ -1,0 +1,320 @@
+"""ResNets (He et al. 2016) for ImageNet and CIFAR, and SE-ResNets (Hu et al. 2018).
+
+One generic builder, :func:`resnet`, owns the stem, the stages and the head; each registered
+name (``resnet50``, ``resnet20``, ``seresnet50``, ...) is a thin wrapper that supplies its
+block type and blocks per stage (keras.applications' pattern). Squeeze-and-excitation is the
+``se_ratio`` argument of the residual block: ``seresnet50`` is ``resnet50`` with
+``se_ratio=16``, and ``resnet50.se_ratio = 16`` in a recipe gives the same network.
+
+- ImageNet ResNets follow torchvision (no conv bias before batch norm, stride on the 3x3
+  conv, projection shortcuts): ``resnet18`` has 11,689,512 and ``resnet50`` 25,557,032
+  trainable parameters at 224x224x3 with 1000 classes.
+- CIFAR ResNets follow section 4.2 of the paper (6n+2 layers, 16-32-64 filters, identity
+  shortcuts with zero padding, "option A"): ``resnet20`` has 269,722 and ``resnet56`` 853,018
+  trainable parameters with 10 classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zoo._lazy import layers
+from zoo.models.blocks import (
+    RESIDUAL_BLOCKS,
+    SHORTCUTS,
+    STEMS,
+    batch_norm,
+    check_choice,
+    check_input_size,
+    residual_stage,
+)
+from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
+from zoo.registry import register
+
+RESNET_PAPER = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition"
+SENET_PAPER = "Hu, Shen & Sun 2018, Squeeze-and-Excitation Networks"
+
+
+def _plan(stem: str, stages: int) -> list[tuple]:
+    """The windows that change the spatial size, for the input-size check."""
+    plan = (
+        [("the 7x7/2 stem conv", 7, 2, "same"), ("the stem's 3x3/2 max pool", 3, 2, "same")]
+        if stem == "imagenet"
+        else []
+    )
+    plan += [(f"stage {i + 2}'s first block", 3, 2, "same") for i in range(1, stages)]
+    return plan
+
+
+def resnet(
+    *,
+    block: str,
+    blocks_per_stage: Sequence[int],
+    filters_per_stage: Sequence[int],
+    stem: str,
+    stem_filters: int,
+    shortcut: str,
+    se_ratio: int | None,
+    width_multiplier: float,
+    dropout: float,
+    include_top: bool,
+    weights: str | None,
+    input_tensor,
+    input_shape,
+    pooling: str | None,
+    classes: int,
+    classifier_activation,
+    name: str,
+    default_input: Sequence[int],
+):
+    """Build a ResNet: stem -> stages of residual blocks -> head.
+
+    ``stem='imagenet'``: 7x7/2 conv, BN, ReLU, 3x3/2 max pool (for 224x224 inputs);
+    ``stem='cifar'``: a 3x3/1 conv, BN, ReLU, no pooling (for 28x28 or 32x32 inputs). The first
+    stage keeps the resolution, every later stage halves it in its first block.
+    """
+    check_pooling(pooling, name)
+    check_top(include_top, weights, classes, name)
+    check_choice(stem, STEMS, "stem", name)
+    check_choice(shortcut, SHORTCUTS, "shortcut", name)
+    check_choice(block, tuple(RESIDUAL_BLOCKS), "block", name)
+    if se_ratio is not None and se_ratio < 0:
+        se_ratio = None
+    if width_multiplier <= 0:
+        from zoo.errors import ConfigError
+
+        raise ConfigError(f"{name}: width_multiplier must be positive, not {width_multiplier}.")
+
+    def width(f: int) -> int:
+        return max(1, int(round(f * width_multiplier)))
+
+    img_input = model_input(input_tensor, input_shape, default_input, name)
+    check_input_size(
+        img_input.shape[1:3], _plan(stem, len(blocks_per_stage)), model=name, stem=stem
+    )
+    x = img_input
+    if stem == "imagenet":
+        x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+        x = layers.Conv2D(width(stem_filters), 7, strides=2, use_bias=False, name="conv1_conv")(x)
+        x = batch_norm(x, "conv1_bn")
+        x = layers.Activation("relu", name="conv1_relu")(x)
+        x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+        x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    else:
+        x = layers.Conv2D(
+            width(stem_filters), 3, padding="same", use_bias=False, name="conv1_conv"
+        )(x)
+        x = batch_norm(x, "conv1_bn")
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    for i, (filters, blocks) in enumerate(zip(filters_per_stage, blocks_per_stage, strict=True)):
+        x = residual_stage(
+            x,
+            width(filters),
+            blocks,
+            block=block,
+            stride=1 if i == 0 else 2,
+            shortcut=shortcut,
+            se_ratio=se_ratio,
+            name=f"conv{i + 2}",
+        )
+    x = classifier(
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+    )
+    return finish(img_input, x, input_tensor=input_tensor, name=name, weights=weights)
+
+
+# name: (block, blocks per stage, reference params, reference multiply-adds (Table 1))
+IMAGENET_VARIANTS = {
+    "resnet18": ("basic", (2, 2, 2, 2), 11_689_512, "1.8 billion"),
+    "resnet34": ("basic", (3, 4, 6, 3), 21_797_672, "3.6 billion"),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), 25_557_032, "3.8 billion"),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), 44_549_160, "7.6 billion"),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), 60_192_808, "11.3 billion"),
+}
+# name: (n blocks per stage, 6n+2 layers; reference params of the paper's Table 6)
+CIFAR_VARIANTS = {
+    "resnet20": (3, "0.27M"),
+    "resnet32": (5, "0.46M"),
+    "resnet44": (7, "0.66M"),
+    "resnet56": (9, "0.85M"),
+    "resnet110": (18, "1.7M"),
+}
+# exact counts this implementation reproduces and the tests assert
+EXACT_CIFAR_PARAMS = {"resnet20": 269_722, "resnet56": 853_018}
+# timm's seresnet50 (SE ratio 16, the SE reduction is C // 16 for every ResNet-50 stage)
+EXACT_SE_PARAMS = {"seresnet50": 28_088_024}
+
+
+def _imagenet_variant(model: str, block: str, depths: tuple, se_default: int | None, doc: str):
+    def builder(
+        include_top: bool = True,
+        weights: str | None = None,
+        input_tensor=None,
+        input_shape: Sequence[int] | None = None,
+        pooling: str | None = None,
+        classes: int = 1000,
+        classifier_activation: str | None = "softmax",
+        name: str = model,
+        stem: str = "imagenet",
+        se_ratio: int | None = se_default,
+        width_multiplier: float = 1.0,
+        dropout: float = 0.0,
+        shortcut: str = "projection",
+    ):
+        return resnet(
+            block=block,
+            blocks_per_stage=depths,
+            filters_per_stage=(64, 128, 256, 512),
+            stem=stem,
+            stem_filters=64,
+            shortcut=shortcut,
+            se_ratio=se_ratio,
+            width_multiplier=width_multiplier,
+            dropout=dropout,
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            name=name,
+            default_input=(224, 224, 3),
+        )
+
+    builder.__name__ = builder.__qualname__ = model
+    builder.__doc__ = doc
+    return builder
+
+
+def _cifar_variant(model: str, n: int, se_default: int | None, doc: str):
+    def builder(
+        include_top: bool = True,
+        weights: str | None = None,
+        input_tensor=None,
+        input_shape: Sequence[int] | None = None,
+        pooling: str | None = None,
+        classes: int = 10,
+        classifier_activation: str | None = "softmax",
+        name: str = model,
+        stem: str = "cifar",
+        se_ratio: int | None = se_default,
+        width_multiplier: float = 1.0,
+        dropout: float = 0.0,
+        shortcut: str = "zero_pad",
+    ):
+        return resnet(
+            block="basic",
+            blocks_per_stage=(n, n, n),
+            filters_per_stage=(16, 32, 64),
+            stem=stem,
+            stem_filters=16,
+            shortcut=shortcut,
+            se_ratio=se_ratio,
+            width_multiplier=width_multiplier,
+            dropout=dropout,
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            name=name,
+            default_input=(32, 32, 3),
+        )
+
+    builder.__name__ = builder.__qualname__ = model
+    builder.__doc__ = doc
+    return builder
+
+
+def _register_all() -> None:
+    for model, (block, depths, params, macs) in IMAGENET_VARIANTS.items():
+        depth = model.removeprefix("resnet")
+        register(
+            model,
+            family="resnet",
+            default_input=(224, 224, 3),
+            default_classes=1000,
+            paper=RESNET_PAPER,
+            reference={
+                "trainable_params": params,
+                "paper_multiply_adds": macs,
+                "source": "torchvision resnet" + depth + " parameter count; paper Table 1",
+            },
+        )(
+            _imagenet_variant(
+                model,
+                block,
+                depths,
+                None,
+                f"ResNet-{depth} ({block} blocks {'-'.join(map(str, depths))}), ImageNet layout.",
+            )
+        )
+        se_name = "se" + model
+        se_reference = {"paper_multiply_adds_resnet50": "3.87 billion"} if depth == "50" else {}
+        if se_name in EXACT_SE_PARAMS:
+            se_reference = {
+                "trainable_params": EXACT_SE_PARAMS[se_name],
+                "paper_multiply_adds": "3.87 billion",
+                "source": "timm seresnet50 parameter count; SENet paper Table 2",
+            }
+        register(
+            se_name,
+            family="seresnet",
+            default_input=(224, 224, 3),
+            default_classes=1000,
+            paper=SENET_PAPER,
+            reference=se_reference,
+        )(
+            _imagenet_variant(
+                se_name,
+                block,
+                depths,
+                16,
+                f"SE-ResNet-{depth}: ResNet-{depth} with squeeze-and-excitation (ratio 16).",
+            )
+        )
+    for model, (n, paper_params) in CIFAR_VARIANTS.items():
+        depth = model.removeprefix("resnet")
+        reference = {"paper_params": paper_params, "source": "paper Table 6 (CIFAR-10)"}
+        if model in EXACT_CIFAR_PARAMS:
+            reference = {"trainable_params": EXACT_CIFAR_PARAMS[model], **reference}
+        register(
+            model,
+            family="resnet_cifar",
+            default_input=(32, 32, 3),
+            default_classes=10,
+            paper=RESNET_PAPER + ", section 4.2",
+            reference=reference,
+        )(
+            _cifar_variant(
+                model,
+                n,
+                None,
+                f"ResNet-{depth} for CIFAR (6n+2, n={n}, 16-32-64 filters, option A shortcuts).",
+            )
+        )
+        register(
+            "se" + model,
+            family="seresnet_cifar",
+            default_input=(32, 32, 3),
+            default_classes=10,
+            paper=SENET_PAPER,
+        )(
+            _cifar_variant(
+                "se" + model,
+                n,
+                16,
+                f"SE-ResNet-{depth} for CIFAR: ResNet-{depth} with squeeze-and-excitation.",
+            )
+        )
+
+
+_register_all()
