@@ -243,3 +243,14 @@ def test_zoo_info_prints_the_reference(capsys):
     out = capsys.readouterr().out
     assert "269,722 trainable" in out and "reference     trainable_params: 269,722" in out
     assert "He, Zhang, Ren & Sun 2016" in out and "mult-adds" in out
+
+
+def test_zoo_info_says_in_one_line_when_the_input_is_too_small(capsys):
+    from zoo.cli import main
+
+    assert main(["info", "alexnet", "--input-shape", "32,32,3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "zoo: error: alexnet: a 32x32 input is too small for the 'imagenet' stem (pool2 (3x3/2) "
+        "gets a 2x2 feature map); use an input of at least 67x67 or stem='cifar' for small images."
+    ]
