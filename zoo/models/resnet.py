@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zoo._lazy import layers
+from zoo.errors import ConfigError
 from zoo.models.blocks import (
     RESIDUAL_BLOCKS,
     SHORTCUTS,
@@ -79,10 +80,8 @@ def resnet(
     check_choice(shortcut, SHORTCUTS, "shortcut", name)
     check_choice(block, tuple(RESIDUAL_BLOCKS), "block", name)
     if se_ratio is not None and se_ratio < 0:
-        se_ratio = None
+        raise ConfigError(f"{name}: se_ratio must be a positive ratio such as 16, or None.")
     if width_multiplier <= 0:
-        from zoo.errors import ConfigError
-
         raise ConfigError(f"{name}: width_multiplier must be positive, not {width_multiplier}.")
 
     def width(f: int) -> int:
