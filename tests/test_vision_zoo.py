@@ -254,3 +254,14 @@ def test_zoo_info_says_in_one_line_when_the_input_is_too_small(capsys):
         "zoo: error: alexnet: a 32x32 input is too small for the 'imagenet' stem (pool2 (3x3/2) "
         "gets a 2x2 feature map); use an input of at least 67x67 or stem='cifar' for small images."
     ]
+
+
+def test_weights_argument_loads_a_saved_model_with_lrn_layers(tmp_path):
+    kw = dict(input_shape=(28, 28, 1), classes=4, stem="cifar", fc_units=[16])
+    model = zoo.build("alexnet", **kw)
+    assert model.get_layer("norm1").get_config()["bias"] == 2.0  # the paper's k
+    path = tmp_path / "alexnet.keras"
+    model.save(path)
+    again = zoo.build("alexnet", weights=str(path), **kw)
+    x = batch((28, 28, 1))
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(again(x)), rtol=1e-6)
