@@ -4,7 +4,7 @@ Trains the bundled recipes ``fashion_resnet20`` and ``fashion_seresnet20`` (iden
 for squeeze-and-excitation) with the same seed, epochs and training subset through
 ``zoo.train``, then prints and records test accuracy, parameters and wall time.
 
-    nice -n 10 python benchmarks/fashion_resnet_se.py                      # 3 epochs, 20k images
+    nice -n 10 python benchmarks/fashion_resnet_se.py                      # 3 epochs, 15k + 5k images
     python benchmarks/fashion_resnet_se.py --epochs 10 --train-size 0 --no-append   # full set
 
 Runs go to ``benchmarks/out/runs`` and an MLflow store in ``benchmarks/out/mlflow.db``.
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "model": name,
                 "epochs": args.epochs,
-                "train_size": args.train_size or 55000,
+                "train_images": (args.train_size or 60000) - 5000,
                 "trainable_params": result.summary["trainable_params"],
                 "test_accuracy": round(result.test_metrics["test_accuracy"], 4),
                 "test_loss": round(result.test_metrics["test_loss"], 4),
@@ -71,14 +71,19 @@ def main(argv: list[str] | None = None) -> int:
             f"({row['trainable_params']:,} params, {row['wall_time_s']} s)"
         )
     if not args.no_append:
-        size = f"{args.train_size:,}-image training subset" if args.train_size else "55,000 images"
+        size = (
+            f"seeded {args.train_size:,}-image subset of the 60,000 training images, "
+            f"{args.train_size - 5000:,} for training and 5,000 for validation"
+            if args.train_size
+            else "55,000 training images and 5,000 for validation"
+        )
         lines = [
             f"### Fashion-MNIST: resnet20 against seresnet20 ({machine()})",
             "",
             f"`nice -n 10 python benchmarks/fashion_resnet_se.py --epochs {args.epochs} "
             f"--train-size {args.train_size}`: recipes `fashion_resnet20` and "
             f"`fashion_seresnet20` (Adam 1e-3, batch 128, mixed_bfloat16, seed {args.seed}), "
-            f"{args.epochs} epochs on a {size}, 5,000 validation images, evaluated once on the "
+            f"{args.epochs} epochs on a {size}; evaluated once on the "
             "10,000 test images. One seed: differences under about half a point are noise. "
             "Wall times were measured on a machine shared with other jobs.",
             "",

@@ -47,6 +47,21 @@ def small_stem(name: str) -> dict:
     return {"stem": "cifar"} if zoo.get_spec(name).family == "alexnet" else {}
 
 
+def check_reference_count(name: str, trainable_at_32: int) -> None:
+    """Compare a 32x32x3 build with the paper's count at the default input size.
+
+    Global pooling makes ResNet and GoogLeNet counts independent of the input. VGG flattens
+    a 1x1x512 map at 32x32 and a 7x7x512 one at 224x224: only fc1's input grows, by
+    48 x 512 rows of 4096 weights.
+    """
+    spec = zoo.get_spec(name)
+    reference = spec.reference.get("trainable_params")
+    if not reference or spec.family == "alexnet":  # alexnet: its own test at 227x227
+        return
+    grow = (7 * 7 - 1) * 512 * 4096 if spec.family == "vgg" else 0
+    assert trainable_at_32 + grow == reference
+
+
 def batch(shape, seed=0):
     return np.random.default_rng(seed).random((2, *shape)).astype("float32")
 
@@ -73,9 +88,7 @@ def test_every_vision_model_builds_small_with_its_reference_count(name):
     out = np.asarray(model(batch((32, 32, 3)), training=False))
     assert out.shape == (2, spec.default_classes)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
-    reference = spec.reference.get("trainable_params")
-    if reference and spec.family not in FLATTEN_HEADS:  # global pooling: any input size
-        assert count_params(model)[0] == reference
+    check_reference_count(name, count_params(model)[0])
 
 
 @pytest.mark.parametrize("name", FULL)
@@ -89,9 +102,7 @@ def test_vision_model_battery(name, tmp_path):
     model = zoo.build(name, input_shape=(32, 32, 3), **stem, **knobs)
     x, y = batch((32, 32, 3)), np.array([0, 1])
     assert model.output_shape == (None, spec.default_classes)
-    reference = spec.reference.get("trainable_params")
-    if reference and spec.family not in FLATTEN_HEADS:
-        assert count_params(model)[0] == reference
+    check_reference_count(name, count_params(model)[0])
 
     model.compile(
         optimizer=keras.optimizers.SGD(0.01),
@@ -243,3 +254,25 @@ def test_zoo_info_prints_the_reference(capsys):
     out = capsys.readouterr().out
     assert "269,722 trainable" in out and "reference     trainable_params: 269,722" in out
     assert "He, Zhang, Ren & Sun 2016" in out and "mult-adds" in out
+
+
+def test_zoo_info_says_in_one_line_when_the_input_is_too_small(capsys):
+    from zoo.cli import main
+
+    assert main(["info", "alexnet", "--input-shape", "32,32,3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "zoo: error: alexnet: a 32x32 input is too small for the 'imagenet' stem (pool2 (3x3/2) "
+        "gets a 2x2 feature map); use an input of at least 67x67 or stem='cifar' for small images."
+    ]
+
+
+def test_weights_argument_loads_a_saved_model_with_lrn_layers(tmp_path):
+    kw = dict(input_shape=(28, 28, 1), classes=4, stem="cifar", fc_units=[16])
+    model = zoo.build("alexnet", **kw)
+    assert model.get_layer("norm1").get_config()["bias"] == 2.0  # the paper's k
+    path = tmp_path / "alexnet.keras"
+    model.save(path)
+    again = zoo.build("alexnet", weights=str(path), **kw)
+    x = batch((28, 28, 1))
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(again(x)), rtol=1e-6)

@@ -36,11 +36,11 @@ def list_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"No registered model matches {args.pattern!r}; try 'zoo list' for all.")
     rows = [(n, get_spec(n)) for n in names]
     width = max(len(n) for n, _ in rows)
-    fam = max(6, *(len(spec.family) for _, spec in rows))
-    print(f"{'name':<{width}}  {'family':<{fam}}  {'input':<11}  description")
+    fam = max(10, *(len(spec.family) for _, spec in rows))
+    print(f"{'name':<{width}}  {'family':<{fam}}  {'input':<13}  description")
     for n, spec in rows:
         shape = "x".join(str(d) for d in spec.default_input) or "-"
-        print(f"{n:<{width}}  {spec.family:<{fam}}  {shape:<11}  {spec.description}")
+        print(f"{n:<{width}}  {spec.family:<{fam}}  {shape:<13}  {spec.description}")
     return 0
 
 

@@ -281,6 +281,8 @@ def run(
         )
         initial_epoch = 0
         if resume:
+            import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
+
             net = keras.saving.load_model(ckpt_dir / "last.keras")
             initial_epoch = _completed_epochs(run_dir / "history.csv")
             _say(f"resuming {run_dir} after epoch {initial_epoch}")

@@ -78,6 +78,8 @@ def load_weights(model, weights: str) -> None:
         )
     path = os.fspath(weights)
     if path.endswith(".keras"):
+        import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
+
         source = keras.saving.load_model(path, compile=False)
         model.set_weights(source.get_weights())
     else:

@@ -1,4 +1,8 @@
-"""Layers that Keras does not ship. Imported lazily by the blocks: this module imports Keras."""
+"""Layers that Keras does not ship. Imported lazily by the blocks: this module imports Keras.
+
+A ``.keras`` file holding one of these layers loads in a fresh process once this module is
+imported (``import zoo.models.layers``); zoo's own loaders (``--resume``, ``weights=``) do so.
+"""
 
 from __future__ import annotations
 

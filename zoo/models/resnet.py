@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zoo._lazy import layers
+from zoo.errors import ConfigError
 from zoo.models.blocks import (
     RESIDUAL_BLOCKS,
     SHORTCUTS,
@@ -79,10 +80,8 @@ def resnet(
     check_choice(shortcut, SHORTCUTS, "shortcut", name)
     check_choice(block, tuple(RESIDUAL_BLOCKS), "block", name)
     if se_ratio is not None and se_ratio < 0:
-        se_ratio = None
+        raise ConfigError(f"{name}: se_ratio must be a positive ratio such as 16, or None.")
     if width_multiplier <= 0:
-        from zoo.errors import ConfigError
-
         raise ConfigError(f"{name}: width_multiplier must be positive, not {width_multiplier}.")
 
     def width(f: int) -> int:
@@ -128,13 +127,15 @@ def resnet(
     return finish(img_input, x, input_tensor=input_tensor, name=name, weights=weights)
 
 
-# name: (block, blocks per stage, reference params, reference multiply-adds (Table 1))
+# name: (block, blocks per stage, torchvision's params, paper's multiply-adds (Table 1),
+# torchvision's multiply-adds). The paper's bottleneck counts put the stride on the first
+# 1x1 conv; with the stride on the 3x3 conv (torchvision, here) they are a little higher.
 IMAGENET_VARIANTS = {
-    "resnet18": ("basic", (2, 2, 2, 2), 11_689_512, "1.8 billion"),
-    "resnet34": ("basic", (3, 4, 6, 3), 21_797_672, "3.6 billion"),
-    "resnet50": ("bottleneck", (3, 4, 6, 3), 25_557_032, "3.8 billion"),
-    "resnet101": ("bottleneck", (3, 4, 23, 3), 44_549_160, "7.6 billion"),
-    "resnet152": ("bottleneck", (3, 8, 36, 3), 60_192_808, "11.3 billion"),
+    "resnet18": ("basic", (2, 2, 2, 2), 11_689_512, "1.8 billion", "1.81 billion"),
+    "resnet34": ("basic", (3, 4, 6, 3), 21_797_672, "3.6 billion", "3.66 billion"),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), 25_557_032, "3.8 billion", "4.09 billion"),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), 44_549_160, "7.6 billion", "7.80 billion"),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), 60_192_808, "11.3 billion", "11.51 billion"),
 }
 # name: (n blocks per stage, 6n+2 layers; reference params of the paper's Table 6)
 CIFAR_VARIANTS = {
@@ -235,7 +236,7 @@ def _cifar_variant(model: str, n: int, se_default: int | None, doc: str):
 
 
 def _register_all() -> None:
-    for model, (block, depths, params, macs) in IMAGENET_VARIANTS.items():
+    for model, (block, depths, params, macs, tv_macs) in IMAGENET_VARIANTS.items():
         depth = model.removeprefix("resnet")
         register(
             model,
@@ -246,7 +247,8 @@ def _register_all() -> None:
             reference={
                 "trainable_params": params,
                 "paper_multiply_adds": macs,
-                "source": "torchvision resnet" + depth + " parameter count; paper Table 1",
+                "torchvision_multiply_adds": tv_macs,
+                "source": "torchvision resnet" + depth + "; paper Table 1",
             },
         )(
             _imagenet_variant(
