@@ -20,6 +20,7 @@ CONFIGURABLE_MODULES = [
     "zoo.datasets",
     "zoo.runner",
     "callbacks",
+    "callbacks.schedule_config",
 ]
 
 

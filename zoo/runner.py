@@ -225,6 +225,8 @@ def run(
     log_every_n_steps: int | None = None,
     extra_callbacks: Sequence[Any] = (),
     steps_per_epoch: int | None = None,
+    schedule: str | None = None,
+    reduce_on_plateau: bool = False,
     resume: bool = False,
     verbose: int | str = "auto",
     recipe: str | None = None,
@@ -279,6 +281,7 @@ def run(
             f"y {tuple(y_batch.shape)} {y_batch.dtype.name}"
         )
         initial_epoch = 0
+        run_steps = _steps_per_epoch(data, batch_size, steps_per_epoch)
         if resume:
             net = keras.saving.load_model(ckpt_dir / "last.keras")
             initial_epoch = _completed_epochs(run_dir / "history.csv")
@@ -290,7 +293,9 @@ def run(
                 loss_name=loss_name,
                 from_logits=from_logits,
                 optimizer=optimizer,
-                learning_rate=learning_rate,
+                learning_rate=_learning_rate(
+                    learning_rate, schedule, reduce_on_plateau, run_steps, epochs
+                ),
                 metrics=metrics,
                 target=target,
             )
@@ -362,6 +367,7 @@ def run(
             )
             nan_guard = NaNGuard()
             cbs = [
+                *_schedule_callbacks(net, reduce_on_plateau, run_steps),
                 logger,
                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
                 keras.callbacks.ModelCheckpoint(str(ckpt_dir / "last.keras")),
@@ -462,6 +468,42 @@ def run(
     if uri:
         _say(f"MLflow:        {ui_command(uri)}   (experiment '{experiment}', run '{run_name}')")
     return result
+
+
+def _steps_per_epoch(data, batch_size: int, steps_per_epoch: int | None) -> int:
+    """Optimizer steps in one epoch: ``train.steps_per_epoch``, else batches in the train split."""
+    import math
+
+    if steps_per_epoch:
+        return int(steps_per_epoch)
+    cardinality = int(data.train.cardinality())
+    if cardinality > 0:
+        return cardinality
+    return max(math.ceil(data.sizes.get("train", batch_size) / batch_size), 1)
+
+
+def _learning_rate(
+    learning_rate: float, schedule: str | None, plateau: bool, steps_per_epoch: int, epochs: int
+):
+    """``train.learning_rate``, or the schedule ``train.schedule`` built on it; a plateau
+    reduction without a schedule scales a constant schedule (saved with the model)."""
+    if schedule is None and not plateau:
+        return learning_rate
+    from callbacks.schedule_config import make_schedule
+
+    return make_schedule(schedule or "constant", learning_rate, steps_per_epoch, epochs)
+
+
+def _schedule_callbacks(net, plateau: bool, steps_per_epoch: int) -> list:
+    """The plateau callback (first, so its ``lr_factor`` reaches the logs) and the callback
+    that aligns a schedule with the epoch a run starts at."""
+    from callbacks.schedule_config import plateau as make_plateau
+    from callbacks.schedules import SchedulePosition, ZooSchedule
+
+    cbs: list = [make_plateau()] if plateau else []
+    if plateau or isinstance(getattr(net.optimizer, "_learning_rate", None), ZooSchedule):
+        cbs.append(SchedulePosition(steps_per_epoch))
+    return cbs
 
 
 def _log_end_artifacts(handle, run_dir: Path, summary: dict) -> None:
