@@ -65,11 +65,16 @@ def smooth(losses: Sequence[float], beta: float = 0.98) -> list[float]:
 
 
 def suggest(
-    learning_rates: Sequence[float], smoothed: Sequence[float], skip_start: int = 5
+    learning_rates: Sequence[float],
+    smoothed: Sequence[float],
+    skip_start: int = 5,
+    span: int | None = None,
 ) -> tuple[float | None, float | None]:
     """(steepest-descent rate, rate at the minimum of the smoothed loss).
 
-    The slope is ``numpy.gradient(smoothed, log10(rates))``; its minimum is searched between
+    The slope at step ``i`` is the central difference of the smoothed loss over
+    ``[i - span, i + span]`` against log10(rate) (``span`` defaults to a twentieth of the
+    sweep, so that batch-to-batch noise does not win); its minimum is searched between
     ``skip_start`` and the minimum of the smoothed loss (after it, the loss only rises).
     """
     import numpy as np
@@ -80,11 +85,16 @@ def suggest(
     if finite.sum() < 3:
         return None, None
     lrs, loss = lrs[finite], loss[finite]
+    n = len(loss)
     lowest = int(np.argmin(loss))
-    slope = np.gradient(loss, np.log10(lrs))
-    start = min(skip_start, max(lowest - 2, 0))
+    span = max(1, n // 20) if span is None else max(1, span)
+    idx = np.arange(n)
+    lo, hi = np.clip(idx - span, 0, n - 1), np.clip(idx + span, 0, n - 1)
+    logs = np.log10(lrs)
+    slope = (loss[hi] - loss[lo]) / np.maximum(logs[hi] - logs[lo], 1e-12)
+    start = min(skip_start, max(lowest - 1, 0))
     window = slope[start : lowest + 1]
-    if window.size == 0:
+    if window.size == 0 or np.min(window) >= 0:
         return None, float(lrs[lowest])
     steepest = start + int(np.argmin(window))
     return float(lrs[steepest]), float(lrs[lowest])

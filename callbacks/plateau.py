@@ -21,7 +21,8 @@ class PlateauScaler(keras.callbacks.Callback):
     """Multiply the schedule by ``factor`` when ``monitor`` stops improving.
 
     After ``patience`` epochs without an improvement larger than ``min_delta`` the factor is
-    multiplied by ``factor``, then nothing happens for ``cooldown`` epochs. The factor never
+    multiplied by ``factor``; the ``cooldown`` epochs after a reduction do not count towards
+    the next one (an improvement during them still resets the count). The factor never
     goes below ``min_factor``, and a reduction never takes the current rate below
     ``min_learning_rate``. Adds ``lr_factor`` to each epoch's logs.
     """
@@ -87,13 +88,13 @@ class PlateauScaler(keras.callbacks.Callback):
             logs["lr_factor"] = schedule.scale
             return
         value = float(value)
-        if self.cooldown_counter > 0:
+        in_cooldown = self.cooldown_counter > 0
+        if in_cooldown:
             self.cooldown_counter -= 1
-            self.wait = 0
         if self._improved(value):
             self.best = value
             self.wait = 0
-        elif self.cooldown_counter == 0:
+        elif not in_cooldown:
             self.wait += 1
             if self.wait >= self.patience:
                 self._reduce(epoch, schedule)
@@ -109,8 +110,7 @@ class PlateauScaler(keras.callbacks.Callback):
         current = effective_learning_rate(self.model.optimizer)
         if self.min_learning_rate > 0 and current > 0:
             new = max(new, old * self.min_learning_rate / current)
-        new = min(new, old)
-        if new < old:
+        if new < old * (1.0 - 1e-6):  # the factor is stored in float32
             schedule.scale = new
             self.reductions.append((epoch, new))
             if self.verbose:

@@ -24,6 +24,7 @@ _LAZY = {
     "datasets": ("zoo.datasets", None),
     "losses": ("zoo.losses", None),
     "config": ("zoo.config", None),
+    "find_lr": ("callbacks.lr_finder", "find_lr"),
 }
 
 

@@ -304,6 +304,7 @@ def run(
             f"model {model}: {trainable:,} trainable + {non_trainable:,} non-trainable parameters, "
             f"input {tuple(net.input_shape)}, output {tuple(net.output_shape)}, precision {precision}"
         )
+        schedule_callbacks = _schedule_callbacks(net, reduce_on_plateau, run_steps)
         operative = gin.operative_config_str()
         (run_dir / "operative_config.gin").write_text(operative)
         summary_text = _model_summary(net)
@@ -367,7 +368,7 @@ def run(
             )
             nan_guard = NaNGuard()
             cbs = [
-                *_schedule_callbacks(net, reduce_on_plateau, run_steps),
+                *schedule_callbacks,
                 logger,
                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
                 keras.callbacks.ModelCheckpoint(str(ckpt_dir / "last.keras")),
