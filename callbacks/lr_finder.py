@@ -67,15 +67,16 @@ def smooth(losses: Sequence[float], beta: float = 0.98) -> list[float]:
 def suggest(
     learning_rates: Sequence[float],
     smoothed: Sequence[float],
-    skip_start: int = 5,
+    skip_start: int = 10,
     span: int | None = None,
 ) -> tuple[float | None, float | None]:
     """(steepest-descent rate, rate at the minimum of the smoothed loss).
 
     The slope at step ``i`` is the central difference of the smoothed loss over
     ``[i - span, i + span]`` against log10(rate) (``span`` defaults to a twentieth of the
-    sweep, so that batch-to-batch noise does not win); its minimum is searched between
-    ``skip_start`` and the minimum of the smoothed loss (after it, the loss only rises).
+    sweep, so that batch-to-batch noise does not win); its minimum is searched from
+    ``skip_start + span`` (no difference reaches back into the first, noisiest
+    ``skip_start`` steps) to the minimum of the smoothed loss (after it, the loss only rises).
     """
     import numpy as np
 
@@ -92,7 +93,7 @@ def suggest(
     lo, hi = np.clip(idx - span, 0, n - 1), np.clip(idx + span, 0, n - 1)
     logs = np.log10(lrs)
     slope = (loss[hi] - loss[lo]) / np.maximum(logs[hi] - logs[lo], 1e-12)
-    start = min(skip_start, max(lowest - 1, 0))
+    start = min(skip_start + span, max(lowest - 1, 0))
     window = slope[start : lowest + 1]
     if window.size == 0 or np.min(window) >= 0:
         return None, float(lrs[lowest])
@@ -109,7 +110,7 @@ def lr_range_test(
     steps: int = 100,
     beta: float = 0.98,
     diverge: float = 4.0,
-    skip_start: int = 5,
+    skip_start: int = 10,
     on_step=None,
 ) -> LRFinderResult:
     """Run the sweep on a compiled ``model`` over batches of ``dataset`` (repeated as needed).
@@ -219,7 +220,7 @@ def find_lr(
     steps: int = 100,
     beta: float = 0.98,
     diverge: float = 4.0,
-    skip_start: int = 5,
+    skip_start: int = 10,
     run_name: str | None = None,
     runs_dir: str | None = None,
     mlflow: bool = True,
