@@ -1,6 +1,6 @@
 """Learning-rate schedules on a Fashion-MNIST subset: the range test, then short runs.
 
-    nice -n 10 python benchmarks/lr_schedules.py [--train-size 10000] [--epochs 6]
+    nice -n 10 python benchmarks/lr_schedules.py [--train-size 12000] [--validation 2000] [--epochs 6]
 
 1. ``find_lr`` on ``fashion_cnn`` (Adam): the suggested rate and how long the sweep took.
 2. The same model trained for ``--epochs`` epochs with: a constant 1e-3 (the recipe's
@@ -23,7 +23,10 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=10000)
+    parser.add_argument(
+        "--train-size", type=int, default=12000, help="images drawn from the 60,000 (then split)"
+    )
+    parser.add_argument("--validation", type=int, default=2000, help="of those, for validation")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--steps", type=int, default=100, help="steps of the range test")
     args = parser.parse_args()
@@ -39,7 +42,7 @@ def main() -> None:
 
     data = [
         f"fashion_mnist.train_size = {args.train_size}",
-        "fashion_mnist.validation_split = 5000",
+        f"fashion_mnist.validation_split = {args.validation}",
     ]
     started = time.time()
     sweep = find_lr(
@@ -81,7 +84,8 @@ def main() -> None:
             {
                 "variant": label,
                 "epochs": args.epochs,
-                "train_size": args.train_size,
+                "train_examples": args.train_size - args.validation,
+                "validation_examples": args.validation,
                 "best_val_loss": round(min(h["val_loss"]), 4),
                 "final_val_loss": round(h["val_loss"][-1], 4),
                 "final_val_accuracy": round(h["val_accuracy"][-1], 4),
