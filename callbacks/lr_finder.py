@@ -288,7 +288,18 @@ def find_lr(
         }
         from zoo.config import operative_params
 
-        params = {**scalar_params(operative_params()), **sweep}
+        used = (
+            "model",
+            "dataset",
+            "batch_size",
+            "optimizer",
+            "loss",
+            "target",
+            "precision",
+            "seed",
+        )
+        run_params = {f"train.{k}": setting[k] for k in used}
+        params = {**scalar_params({**operative_params(), **run_params}), **sweep}
         ctx = (
             mlflow_run(
                 experiment,

@@ -132,7 +132,9 @@ def test_find_lr_command_writes_plot_csv_tensorboard_and_mlflow(tmp_path, mlflow
     client = MlflowClient(tracking_uri=mlflow_db)
     artifacts = {a.path for a in client.list_artifacts(summary["mlflow_run_id"])}
     assert {"lr_finder.png", "lr_finder.csv", "summary.json"} <= artifacts
-    assert client.get_run(summary["mlflow_run_id"]).data.params["lr_finder.steps"] == "40"
+    params = client.get_run(summary["mlflow_run_id"]).data.params
+    assert params["lr_finder.steps"] == "40" and params["train.batch_size"] == "32"
+    assert params["cnn.filters"] == "[8]" and params["train.optimizer"] == "adam"
 
 
 def test_find_lr_user_errors_exit_2(capsys):
