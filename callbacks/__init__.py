@@ -1,7 +1,10 @@
-"""Training callbacks: the side-by-side TensorBoard + MLflow logger and MLflow run handling.
+"""Training callbacks: the side-by-side logger, MLflow run handling, learning-rate schedules,
+plateau reduction and the learning-rate range test.
 
 Importing this package is cheap (no TensorFlow); the Keras callbacks live in submodules:
-``callbacks.logger.SideBySideLogger``, ``callbacks.tracking``.
+``callbacks.logger.SideBySideLogger``, ``callbacks.tracking``, ``callbacks.schedules``,
+``callbacks.plateau.PlateauScaler``, ``callbacks.lr_finder``; the gin configurables that build
+schedules (``warmup_cosine``, ``one_cycle``, ``plateau``...) are in ``callbacks.schedule_config``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,18 @@ import importlib
 _LAZY = {
     "SideBySideLogger": "callbacks.logger",
     "current_learning_rate": "callbacks.logger",
+    "WarmupCosine": "callbacks.schedules",
+    "CosineRestarts": "callbacks.schedules",
+    "StepDecay": "callbacks.schedules",
+    "Exponential": "callbacks.schedules",
+    "OneCycle": "callbacks.schedules",
+    "Constant": "callbacks.schedules",
+    "Scaled": "callbacks.schedules",
+    "SchedulePosition": "callbacks.schedules",
+    "PlateauScaler": "callbacks.plateau",
+    "make_schedule": "callbacks.schedule_config",
+    "find_lr": "callbacks.lr_finder",
+    "lr_range_test": "callbacks.lr_finder",
 }
 
 

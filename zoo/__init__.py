@@ -25,6 +25,7 @@ _LAZY = {
     "losses": ("zoo.losses", None),
     "config": ("zoo.config", None),
     "transfer": ("zoo.transfer", None),
+    "find_lr": ("callbacks.lr_finder", "find_lr"),
 }
 
 

@@ -21,6 +21,7 @@ CONFIGURABLE_MODULES = [
     "zoo.runner",
     "zoo.transfer",
     "callbacks",
+    "callbacks.schedule_config",
 ]
 
 

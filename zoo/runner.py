@@ -225,6 +225,8 @@ def run(
     log_every_n_steps: int | None = None,
     extra_callbacks: Sequence[Any] = (),
     steps_per_epoch: int | None = None,
+    schedule: str | None = None,
+    reduce_on_plateau: bool = False,
     resume: bool = False,
     init_from: str | None = None,
     verbose: int | str = "auto",
@@ -280,6 +282,7 @@ def run(
             f"y {tuple(y_batch.shape)} {y_batch.dtype.name}"
         )
         initial_epoch = 0
+        run_steps = _steps_per_epoch(data, batch_size, steps_per_epoch)
         if resume:
             import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
 
@@ -305,7 +308,9 @@ def run(
                 loss_name=loss_name,
                 from_logits=from_logits,
                 optimizer=optimizer,
-                learning_rate=learning_rate,
+                learning_rate=_learning_rate(
+                    learning_rate, schedule, reduce_on_plateau, run_steps, epochs
+                ),
                 metrics=metrics,
                 target=target,
             )
@@ -314,6 +319,7 @@ def run(
             f"model {model}: {trainable:,} trainable + {non_trainable:,} non-trainable parameters, "
             f"input {tuple(net.input_shape)}, output {tuple(net.output_shape)}, precision {precision}"
         )
+        schedule_callbacks = _schedule_callbacks(net, reduce_on_plateau, run_steps)
         operative = gin.operative_config_str()
         (run_dir / "operative_config.gin").write_text(operative)
         summary_text = _model_summary(net)
@@ -378,6 +384,7 @@ def run(
             nan_guard = NaNGuard()
             csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume)
             cbs = [
+                *schedule_callbacks,
                 logger,
                 csv_logger,
                 keras.callbacks.ModelCheckpoint(str(ckpt_dir / "last.keras")),
@@ -420,12 +427,19 @@ def run(
                         loss_name=loss_name,
                         from_logits=from_logits,
                         optimizer=optimizer,
-                        learning_rate=fine_tune["fine_tune_learning_rate"],
+                        learning_rate=_learning_rate(
+                            fine_tune["fine_tune_learning_rate"],
+                            None,
+                            reduce_on_plateau,
+                            run_steps,
+                            fine_tune["fine_tune_epochs"],
+                        ),
                         metrics=metrics,
                         target=target,
                     )
                     _say(
-                        f"fine-tuning for {fine_tune['fine_tune_epochs']} epochs: {transfer.trainable_report(net)}"
+                        f"fine-tuning for {fine_tune['fine_tune_epochs']} epochs: "
+                        + transfer.trainable_report(net)
                     )
                     csv_logger.append = True
                     net.fit(
@@ -516,6 +530,42 @@ def transfer_settings_if(init_from: str | None) -> dict | None:
 
     settings = transfer_settings()
     return settings if settings["fine_tune_epochs"] > 0 else None
+
+
+def _steps_per_epoch(data, batch_size: int, steps_per_epoch: int | None) -> int:
+    """Optimizer steps in one epoch: ``train.steps_per_epoch``, else batches in the train split."""
+    import math
+
+    if steps_per_epoch:
+        return int(steps_per_epoch)
+    cardinality = int(data.train.cardinality())
+    if cardinality > 0:
+        return cardinality
+    return max(math.ceil(data.sizes.get("train", batch_size) / batch_size), 1)
+
+
+def _learning_rate(
+    learning_rate: float, schedule: str | None, plateau: bool, steps_per_epoch: int, epochs: int
+):
+    """``train.learning_rate``, or the schedule ``train.schedule`` built on it; a plateau
+    reduction without a schedule scales a constant schedule (saved with the model)."""
+    if schedule is None and not plateau:
+        return learning_rate
+    from callbacks.schedule_config import make_schedule
+
+    return make_schedule(schedule or "constant", learning_rate, steps_per_epoch, epochs)
+
+
+def _schedule_callbacks(net, plateau: bool, steps_per_epoch: int) -> list:
+    """The plateau callback (first, so its ``lr_factor`` reaches the logs) and the callback
+    that aligns a schedule with the epoch a run starts at."""
+    from callbacks.schedule_config import plateau as make_plateau
+    from callbacks.schedules import SchedulePosition, ZooSchedule
+
+    cbs: list = [make_plateau()] if plateau else []
+    if plateau or isinstance(getattr(net.optimizer, "_learning_rate", None), ZooSchedule):
+        cbs.append(SchedulePosition(steps_per_epoch))
+    return cbs
 
 
 def _log_end_artifacts(handle, run_dir: Path, summary: dict) -> None:
