@@ -188,8 +188,8 @@ def plot(result: LRFinderResult, path: str | Path, title: str = "LR range test")
         )
     ax.set_xscale("log")
     if result.smoothed:
-        low = min(result.smoothed)
-        high = max(result.smoothed[0], low) * 1.5
+        low = min(min(result.smoothed), min(result.losses))
+        high = max(result.smoothed[0], min(result.smoothed)) * 1.5
         ax.set_ylim(low - 0.05 * (high - low), high)
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")

@@ -232,7 +232,12 @@ def run(
     verbose: int | str = "auto",
     recipe: str | None = None,
 ) -> RunResult:
-    """Train ``model`` on ``dataset`` and evaluate it on the test split, logging everywhere."""
+    """Train ``model`` on ``dataset`` and evaluate it on the test split, logging everywhere.
+
+    ``schedule`` names a learning-rate schedule (``warmup_cosine``, ``one_cycle``...; knobs
+    under its own gin name) peaking at ``learning_rate``; ``reduce_on_plateau`` scales the
+    rate, or the schedule, down on a plateau (knobs under ``plateau.*``).
+    """
     import keras
 
     from callbacks.guards import NaNGuard
