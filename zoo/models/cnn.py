@@ -53,6 +53,7 @@ def conv_block(
     padding: str = "same",
     activation: str = "relu",
     batch_norm: bool = True,
+    batch_norm_momentum: float = 0.99,
     convs: int = 1,
     pool: str | None = "max",
     pool_size: int = 2,
@@ -72,7 +73,7 @@ def conv_block(
             name=f"{name}_conv{j}",
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum, name=f"{name}_bn{j}")(x)
         x = layers.Activation(activation, name=f"{name}_{activation}{j}")(x)
     if se_ratio:
         x = squeeze_excite(x, se_ratio, name=name)
@@ -152,6 +153,7 @@ def cnn(
     padding: str | Sequence[str] = "same",
     activation: str = "relu",
     batch_norm: bool = True,
+    batch_norm_momentum: float = 0.99,
     convs_per_block: int | Sequence[int] = 1,
     pool: str | None | Sequence[str | None] = "max",
     pool_size: int | Sequence[int] = 2,
@@ -207,6 +209,7 @@ def cnn(
             padding=paddings[i],
             activation=activation,
             batch_norm=batch_norm,
+            batch_norm_momentum=batch_norm_momentum,
             convs=convs[i],
             pool=pools[i],
             pool_size=pool_sizes[i],
@@ -217,7 +220,7 @@ def cnn(
     if pointwise_filters:
         x = layers.Conv2D(pointwise_filters, 1, use_bias=not batch_norm, name="pointwise_conv")(x)
         if batch_norm:
-            x = layers.BatchNormalization(name="pointwise_bn")(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum, name="pointwise_bn")(x)
         x = layers.Activation(activation, name=f"pointwise_{activation}")(x)
 
     if include_top:
