@@ -24,6 +24,8 @@ _LAZY = {
     "datasets": ("zoo.datasets", None),
     "losses": ("zoo.losses", None),
     "config": ("zoo.config", None),
+    "compare": ("zoo.compare", None),
+    "diagnose": ("zoo.diagnose", None),
 }
 
 

@@ -64,9 +64,7 @@ def _as_lists(history: Mapping, key: str) -> tuple[list[int], dict[str, list[flo
 
 def _rises(values: Sequence[float], tolerance: float) -> list[int]:
     """Indices ``i`` where ``values[i]`` exceeds ``values[i-1]`` by more than ``tolerance``."""
-    return [
-        i for i in range(1, len(values)) if values[i] > values[i - 1] * (1 + tolerance) + 1e-12
-    ]
+    return [i for i in range(1, len(values)) if values[i] > values[i - 1] * (1 + tolerance) + 1e-12]
 
 
 def _last_improvement(values: Sequence[float], min_delta: float) -> int:
