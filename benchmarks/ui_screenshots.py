@@ -4,8 +4,9 @@
 
 Trains a tiny run (the ``digits_cnn`` recipe, a few epochs) into a fresh folder and SQLite
 store, starts both UIs with ``zoo ui``'s machinery (loopback, free ports), and saves PNGs of
-MLflow's run page (its metric charts), MLflow's experiment chart view and TensorBoard's
-time-series dashboard. Needs Debian's ``chromium`` (``apt-get install chromium``).
+MLflow's experiment chart view (a chart per metric) and TensorBoard's time-series dashboard.
+(MLflow's single-run "Model metrics" tab still showed loading spinners after 60 s of page
+time in headless Chromium, so it is not captured.) Needs Debian's ``chromium`` (``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def screenshot(url: str, path: Path, size: str = "1500,1000", budget_ms: int = 20000) -> Path:
+def screenshot(url: str, path: Path, size: str = "1500,1000", budget_ms: int = 60000) -> Path:
     """Save a PNG of ``url`` after ``budget_ms`` of page time, in a fresh browser profile."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -83,11 +84,12 @@ def main() -> None:
     with serving(store, work / "runs") as (ml, tb):
         from mlflow.tracking import MlflowClient
 
-        exp = MlflowClient(tracking_uri=store).get_experiment_by_name("digits").experiment_id
-        run = result.mlflow_run_id
+        client = MlflowClient(tracking_uri=store)
+        exp = client.get_experiment_by_name("digits").experiment_id
+        # MLflow 3 opens an experiment in its GenAI view unless told it is model training
+        client.set_experiment_tag(exp, "mlflow.experimentKind", "custom_model_development")
         pages = {
-            "mlflow_run_metrics.png": f"{ml.url}/#/experiments/{exp}/runs/{run}/model-metrics",
-            "mlflow_experiment_charts.png": f"{ml.url}/#/experiments/{exp}?compareRunsMode=CHART",
+            "mlflow_experiment_charts.png": f"{ml.url}/#/experiments/{exp}/runs?compareRunsMode=CHART",
             "tensorboard_time_series.png": f"{tb.url}/?darkMode=false#timeseries",
         }
         for name, url in pages.items():
