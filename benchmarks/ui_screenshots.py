@@ -72,7 +72,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="zoo-screens-"))
     os.chdir(work)
     store = f"sqlite:///{work / 'mlflow.db'}"
-    result = zoo.train(
+    zoo.train(
         "digits_cnn",
         [
             f"train.epochs = {args.epochs}",
