@@ -20,9 +20,13 @@ TINY = [
 EPOCH_KEYS = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
 
 
+def run_a():
+    return zoo.train("digits_cnn", [*TINY, "train.run_name = 'a'"])
+
+
 @pytest.fixture
 def two_runs():
-    a = zoo.train("digits_cnn", [*TINY, "train.run_name = 'a'"])
+    a = run_a()
     b = zoo.train("digits_cnn", [*TINY, "train.run_name = 'b'", "train.learning_rate = 0.005"])
     return a, b
 
@@ -65,10 +69,10 @@ def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     assert '<tr class="diff"><td>train.learning_rate</td><td>0.002</td><td>0.005</td>' in text
 
 
-def test_disagreement_and_missing_metric_fail_loudly(two_runs, capsys, mlflow_db):
+def test_disagreement_and_missing_metric_fail_loudly(capsys, mlflow_db):
     import tensorflow as tf
 
-    a, _ = two_runs
+    a = run_a()
     # MLflow gets a different value for one step; TensorBoard gets a metric MLflow lacks
     MlflowClient(tracking_uri=mlflow_db).log_metric(a.mlflow_run_id, "val_loss", 9.5, step=1)
     writer = tf.summary.create_file_writer(str(a.run_dir / "tensorboard"))

@@ -282,6 +282,7 @@ def curves_figure(table):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     runs = histories(table)
     panels = sorted({p for h in runs.values() for p in _panels(h)}, key=lambda k: (k != "loss", k))
@@ -308,6 +309,7 @@ def curves_figure(table):
                     )
         ax.set_title(metric)
         ax.set_xlabel("epoch (step)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if metric == "learning_rate":
             ax.set_yscale("log")
