@@ -26,6 +26,8 @@ _LAZY = {
     "config": ("zoo.config", None),
     "transfer": ("zoo.transfer", None),
     "find_lr": ("callbacks.lr_finder", "find_lr"),
+    "compare": ("zoo.compare", None),
+    "diagnose": ("zoo.diagnose", None),
 }
 
 

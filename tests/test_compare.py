@@ -1,0 +1,124 @@
+"""`zoo compare`: TensorBoard against MLflow, value by value, on tiny real runs."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import zoo
+from zoo.cli import main as cli
+
+TINY = [
+    "digits.train_size = 300",
+    "cnn.filters = [8]",
+    "cnn.dense_units = [16]",
+    "train.batch_size = 32",
+    "train.epochs = 3",
+]
+EPOCH_KEYS = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
+
+
+def run_a():
+    return zoo.train("digits_cnn", [*TINY, "train.run_name = 'a'"])
+
+
+@pytest.fixture
+def two_runs():
+    a = run_a()
+    b = zoo.train("digits_cnn", [*TINY, "train.run_name = 'b'", "train.learning_rate = 0.005"])
+    return a, b
+
+
+def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
+    a, b = two_runs
+    table = zoo.compare(experiment="digits")
+    # 5 per-epoch metrics x 3 epochs + 2 test metrics at the last epoch, per run
+    assert len(table) == 2 * (5 * 3 + 2)
+    assert list(table["run"].unique()) == ["a", "b"]
+    assert set(table["status"]) == {"ok"}
+    assert (table["difference"] == 0).all()
+    assert sorted(table[table["run"] == "a"]["metric"].unique()) == sorted(
+        EPOCH_KEYS + ["test_accuracy", "test_loss"]
+    )
+    val = table[(table["run"] == "b") & (table["metric"] == "val_loss")]
+    assert list(val["step"]) == [0, 1, 2]
+    assert list(val["mlflow"]) == pytest.approx(b.history["val_loss"], rel=1e-6)
+    assert set(table.attrs["diagnosis"]) == {"digits/a", "digits/b"}
+    assert table.attrs["params"]["digits/b"]["train.learning_rate"] == "0.005"
+
+    # the same through the CLI, by run directory, with the figure and the report
+    png, report = tmp_path / "curves.png", tmp_path / "report.html"
+    code = cli(
+        ["compare", str(a.run_dir), str(b.run_dir), "--png", str(png), "--html", str(report)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "TensorBoard and MLflow agree: 34 values in 2 run(s)." in out
+    assert "diagnosis of digits/a:" in out
+    with open(png, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    assert (width, height) == (3 * 5 * 110, int(3.6 * 110))  # loss, accuracy, learning rate
+    text = report.read_text()
+    assert "data:image/png;base64," in text
+    assert "TensorBoard and MLflow agree: 34 values" in text
+    assert "+train.learning_rate = 0.005" in text and "-train.learning_rate = 0.002" in text
+    assert '<tr class="diff"><td>train.learning_rate</td><td>0.002</td><td>0.005</td>' in text
+
+
+def test_disagreement_and_missing_metric_fail_loudly(capsys, mlflow_db):
+    import tensorflow as tf
+
+    a = run_a()
+    # MLflow gets a different value for one step; TensorBoard gets a metric MLflow lacks
+    MlflowClient(tracking_uri=mlflow_db).log_metric(a.mlflow_run_id, "val_loss", 9.5, step=1)
+    writer = tf.summary.create_file_writer(str(a.run_dir / "tensorboard"))
+    with writer.as_default():
+        tf.summary.scalar("extra", 1.0, step=0)
+    writer.close()
+
+    table = zoo.compare(a.run_dir)
+    bad = zoo.compare.problems(table)
+    assert list(zip(bad["metric"], bad["step"], bad["status"], strict=True)) == [
+        ("extra", 0, "missing in MLflow"),
+        ("val_loss", 1, "differs"),
+    ]
+    row = bad[bad["metric"] == "val_loss"].iloc[0]
+    assert row["mlflow"] == 9.5
+    assert row["difference"] == pytest.approx(9.5 - a.history["val_loss"][1], rel=1e-6)
+
+    assert cli(["compare", str(a.run_dir)]) == 1
+    captured = capsys.readouterr()
+    assert "<- differs" in captured.out and "<- missing in MLflow" in captured.out
+    assert (
+        "TensorBoard and MLflow disagree on 2 of 18 values (1 missing in MLflow, 1 differs); "
+        "first: digits/a extra step 0 (missing in MLflow)." in captured.err
+    )
+
+
+def test_user_errors_exit_2(capsys, tmp_path):
+    assert cli(["compare", "nowhere"]) == 2
+    assert "'nowhere' is neither a run directory" in capsys.readouterr().err
+    assert cli(["compare"]) == 2
+    assert "Name the runs to compare" in capsys.readouterr().err
+    run = tmp_path / "runs" / "x" / "r"
+    (run / "tensorboard").mkdir(parents=True)
+    (run / "summary.json").write_text('{"run_name": "r", "experiment": "x"}')
+    assert cli(["compare", "--experiment", "x"]) == 2
+    assert "has no MLflow run" in capsys.readouterr().err
+    (run / "summary.json").write_text(
+        '{"run_name": "r", "mlflow": {"run_id": "0123", "tracking_uri": "http://127.0.0.1:9"}}'
+    )
+    assert cli(["compare", str(run)]) == 2
+    assert "The MLflow server http://127.0.0.1:9 does not answer" in capsys.readouterr().err
+
+
+def test_module_stays_callable_after_import():
+    import importlib
+
+    module = importlib.import_module("zoo.compare")
+    assert zoo.compare is module and callable(zoo.compare)
+    assert zoo.diagnose.diagnose({"loss": [1.0, 0.5]})[0].kind == "too_short"

@@ -1,0 +1,120 @@
+"""`zoo ui`'s machinery with stand-in servers (fast): waiting, failing, stopping whole groups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import zoo.ui as ui
+from zoo.cli import main as cli
+from zoo.errors import ZooError
+
+# A stand-in server: starts a worker process of its own, then serves HTTP 200 on PORT.
+SERVER = """
+import http.server, subprocess, sys
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+open(sys.argv[2], "w").write(str(worker.pid))
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler).serve_forever()
+"""
+
+# A stand-in that answers for two seconds, then exits with code 0.
+BRIEF_SERVER = """
+import http.server, sys, time
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)
+s.timeout = 0.1
+end = time.time() + 2
+while time.time() < end:
+    s.handle_request()
+"""
+
+
+def stand_in(tmp_path: Path, name: str = "fake", code: str = SERVER) -> tuple[ui.Server, Path]:
+    port = ui.free_port()
+    pid_file = tmp_path / f"{name}.pid"
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-c", code, str(port), str(pid_file)]
+    return ui._spawn(name, command, url, url + "/", tmp_path), pid_file
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        status = Path(f"/proc/{pid}/stat")
+        if status.is_file() and status.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return True  # a zombie waiting to be reaped: it no longer runs
+        time.sleep(0.1)
+    return False
+
+
+def test_wait_then_stop_ends_the_server_and_its_workers(tmp_path):
+    server, pid_file = stand_in(tmp_path)
+    try:
+        assert ui.wait_until_up([server], timeout=60) < 60
+        assert ui.answers(server.health_url)
+        worker = int(pid_file.read_text())
+    finally:
+        ui.stop(server)
+    assert server.process.returncode == -signal.SIGTERM
+    assert not ui.answers(server.health_url)
+    assert gone(worker)
+
+
+def test_a_server_that_exits_is_reported_with_its_log(tmp_path):
+    server, _ = stand_in(tmp_path, "broken", "import sys; print('port in use'); sys.exit(3)")
+    with pytest.raises(ZooError, match=r"broken exited with code 3 .*port in use"):
+        ui.wait_until_up([server], timeout=60)
+
+
+def test_timeout_is_reported(tmp_path):
+    server, _ = stand_in(tmp_path, "slow", "import time; time.sleep(60)")
+    try:
+        with pytest.raises(ZooError, match="slow did not answer within 1 s"):
+            ui.wait_until_up([server], timeout=1)
+    finally:
+        ui.stop(server)
+
+
+def test_zoo_ui_stops_the_other_server_when_one_fails(tmp_path, monkeypatch, capsys):
+    (tmp_path / "runs").mkdir()
+    started = {}
+
+    def fake_mlflow(uri, **kw):
+        started["mlflow"], started["pid_file"] = stand_in(tmp_path, "mlflow")
+        return started["mlflow"]
+
+    def fake_tensorboard(logdir, **kw):
+        code = BRIEF_SERVER  # answers for two seconds, then exits 0
+        started["tensorboard"], _ = stand_in(tmp_path, "tensorboard", code)
+        return started["tensorboard"]
+
+    monkeypatch.setattr(ui, "start_mlflow", fake_mlflow)
+    monkeypatch.setattr(ui, "start_tensorboard", fake_tensorboard)
+    assert cli(["ui", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]) == 1
+    captured = capsys.readouterr()
+    assert "MLflow:      http://127.0.0.1:" in captured.out
+    assert "zoo ui: tensorboard exited with code 0; stopping the other." in captured.err
+    assert started["mlflow"].process.returncode == -signal.SIGTERM
+    assert gone(int(started["pid_file"].read_text()))
+
+
+def test_user_errors(tmp_path, capsys):
+    assert cli(["ui", "--runs-dir", "nowhere"]) == 2
+    assert "No runs in nowhere: train one first" in capsys.readouterr().err
+    with pytest.raises(ZooError, match="loopback only"):
+        ui.start_tensorboard(tmp_path, host="0.0.0.0")
+
+
+def test_store_uri_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert ui.store_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert ui.store_uri() == "http://127.0.0.1:5000"

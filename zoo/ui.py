@@ -1,0 +1,331 @@
+"""``zoo ui``: MLflow's UI and TensorBoard on this project's runs, side by side, on loopback.
+
+Starts ``mlflow server`` on the project's store (``$MLFLOW_TRACKING_URI``, else
+``sqlite:///mlflow.db``; when that is already an http server, it is only checked and shown)
+and ``tensorboard --logdir runs`` (or ``runs/<experiment>``), both on 127.0.0.1 on free ports.
+It waits until both answer (MLflow's ``/health``, TensorBoard's ``/data/logdir``: polled,
+since a start takes from seconds to half a minute), prints both URLs, and stops both on
+Ctrl-C, or when either one exits. Each server runs in its own process group, so that stopping
+it also stops the workers it started.
+
+The pieces (:func:`start_mlflow`, :func:`start_tensorboard`, :func:`wait_until_up`,
+:func:`stop`, :func:`serving`) are used by the tests and benchmarks too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.errors import ZooError
+
+HOST = "127.0.0.1"
+DEFAULT_STORE = "sqlite:///mlflow.db"
+
+
+@dataclass
+class Server:
+    """A server process started by zoo (``process`` is None for one that was already running)."""
+
+    name: str
+    url: str
+    health_url: str
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def log_tail(self, lines: int = 8) -> str:
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that is free on ``host`` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _check_loopback(host: str) -> None:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ZooError(f"zoo ui serves on loopback only, not on {host!r}.")
+
+
+def _spawn(
+    name: str,
+    command: Sequence[str],
+    url: str,
+    health_url: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Server:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,  # its own process group: stop() ends its workers too
+        )
+    return Server(name, url, health_url, process, log_path)
+
+
+def store_uri(uri: str | None = None) -> str:
+    """The project's MLflow store: ``uri``, ``$MLFLOW_TRACKING_URI``, else sqlite:///mlflow.db,
+    with a relative SQLite path made absolute."""
+    from callbacks.tracking import absolute_uri
+
+    return absolute_uri(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE)
+
+
+def start_mlflow(
+    backend_store_uri: str,
+    *,
+    port: int | None = None,
+    host: str = HOST,
+    log_dir: str | Path | None = None,
+    artifacts_destination: str | Path | None = None,
+) -> Server:
+    """Start ``mlflow server`` on ``backend_store_uri`` (not waiting for it to answer).
+
+    MLflow's background job runner (GenAI jobs) is switched off unless
+    ``$MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` says otherwise: it starts a dozen workers that
+    this project does not use.
+    """
+    _check_loopback(host)
+    port = port or free_port(host)
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="zoo-ui-"))
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    if artifacts_destination:
+        command += ["--artifacts-destination", str(artifacts_destination)]
+    url = f"http://{host}:{port}"
+    env = {
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"
+        )
+    }
+    return _spawn("mlflow", command, url, f"{url}/health", log_dir, env, cwd=log_dir)
+
+
+def start_tensorboard(
+    logdir: str | Path,
+    *,
+    port: int | None = None,
+    host: str = HOST,
+    log_dir: str | Path | None = None,
+    reload_interval: float = 5.0,
+) -> Server:
+    """Start ``tensorboard --logdir logdir`` (not waiting for it to answer)."""
+    _check_loopback(host)
+    port = port or free_port(host)
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="zoo-ui-"))
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(Path(logdir).resolve()),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--reload_interval",
+        str(reload_interval),
+    ]
+    url = f"http://{host}:{port}"
+    return _spawn("tensorboard", command, url, f"{url}/data/logdir", log_dir)
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers HTTP 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_until_up(servers: Sequence[Server], timeout: float = 180.0, poll: float = 0.25) -> float:
+    """Poll each server's health URL until all answer; the seconds it took.
+
+    Raises :class:`ZooError` (with the end of its log) when a server exits first, or when
+    ``timeout`` seconds pass.
+    """
+    started = time.monotonic()
+    waiting = list(servers)
+    while waiting:
+        for server in list(waiting):
+            if server.process is not None and server.process.poll() is not None:
+                raise ZooError(
+                    f"{server.name} exited with code {server.process.returncode} before it "
+                    f"answered; its log ({server.log_path}) ends with: "
+                    + server.log_tail().replace("\n", " | ")
+                )
+            if answers(server.health_url):
+                waiting.remove(server)
+        if not waiting:
+            break
+        if time.monotonic() - started > timeout:
+            names = ", ".join(s.name for s in waiting)
+            raise ZooError(f"{names} did not answer within {timeout:.0f} s; see its log.")
+        time.sleep(poll)
+    return time.monotonic() - started
+
+
+def stop(server: Server, timeout: float = 15.0) -> int | None:
+    """Stop a server and every process of its group: SIGTERM, then SIGKILL after ``timeout``."""
+    process = server.process
+    if process is None:
+        return None
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # workers of the group that outlive their parent
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
+
+
+@contextlib.contextmanager
+def serving(
+    store: str | None = None,
+    logdir: str | Path = "runs",
+    *,
+    host: str = HOST,
+    mlflow_port: int | None = None,
+    tensorboard_port: int | None = None,
+    log_dir: str | Path | None = None,
+    reload_interval: float = 5.0,
+    timeout: float = 180.0,
+) -> Iterator[tuple[Server, Server]]:
+    """Start MLflow's server and TensorBoard, wait until both answer, yield them, stop both.
+
+    Both are stopped on leaving the block, whatever happens inside it (an exception, Ctrl-C)
+    or while starting (one of them failing).
+    """
+    uri = store_uri(store)
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="zoo-ui-"))
+    started: list[Server] = []
+    try:
+        if uri.startswith(("http://", "https://")):
+            ml = Server("mlflow", uri.rstrip("/"), uri.rstrip("/") + "/health")
+        else:
+            ml = start_mlflow(
+                uri,
+                port=mlflow_port,
+                host=host,
+                log_dir=log_dir,
+                artifacts_destination=log_dir / "mlartifacts",
+            )
+            started.append(ml)
+        ml.extra["store"] = uri
+        tb = start_tensorboard(
+            logdir,
+            port=tensorboard_port,
+            host=host,
+            log_dir=log_dir,
+            reload_interval=reload_interval,
+        )
+        started.append(tb)
+        wait_until_up([ml, tb], timeout=timeout)
+        yield ml, tb
+    finally:
+        for server in reversed(started):
+            stop(server)
+
+
+def experiment_url(server: Server, store: str, experiment: str | None) -> str:
+    """MLflow's page of ``experiment`` (its id looked up in ``store``), else the home page."""
+    if not experiment:
+        return server.url + "/"
+    from mlflow.tracking import MlflowClient
+
+    found = MlflowClient(tracking_uri=store).get_experiment_by_name(experiment)
+    if found is None:
+        raise ZooError(f"MLflow has no experiment {experiment!r} in {store}: train a run first.")
+    return f"{server.url}/#/experiments/{found.experiment_id}"
+
+
+# -- the command -------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", default="runs", help="TensorBoard's log folder (runs)")
+    parser.add_argument("--experiment", help="show this experiment only")
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
+    parser.add_argument("--mlflow-port", type=int, help="default: a free port")
+    parser.add_argument("--tensorboard-port", type=int, help="default: a free port")
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for both to answer (180)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    runs_dir = Path(args.runs_dir)
+    logdir = runs_dir / args.experiment if args.experiment else runs_dir
+    if not logdir.is_dir():
+        raise ZooError(f"No runs in {logdir}: train one first (zoo train RECIPE).")
+    uri = store_uri(args.tracking_uri)
+    print(f"starting MLflow ({uri}) and TensorBoard ({logdir}) ...", flush=True)
+    try:
+        with serving(
+            uri,
+            logdir,
+            mlflow_port=args.mlflow_port,
+            tensorboard_port=args.tensorboard_port,
+            timeout=args.timeout,
+        ) as (ml, tb):
+            print(f"MLflow:      {experiment_url(ml, uri, args.experiment)}", flush=True)
+            print(f"TensorBoard: {tb.url}/", flush=True)
+            print("Ctrl-C stops both.", flush=True)
+            while True:
+                for server in (ml, tb):
+                    if server.process is not None and server.process.poll() is not None:
+                        print(
+                            f"zoo ui: {server.name} exited with code "
+                            f"{server.process.returncode}; stopping the other. Its log ends "
+                            f"with:\n{server.log_tail()}",
+                            file=sys.stderr,
+                        )
+                        return 1
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopped MLflow and TensorBoard.", flush=True)
+        return 0
