@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             f"--train-size {args.train_size}`: recipes `fashion_resnet20` and "
             f"`fashion_seresnet20` (Adam 1e-3, batch 128, mixed_bfloat16, seed {args.seed}), "
             f"{args.epochs} epochs on a {size}; evaluated once on the "
-            "10,000 test images. One seed: differences under about half a point are noise. "
+            "10,000 test images. One seed and a short budget: this shows where each model stands "
+            "after the same few steps, not which one is better at convergence. "
             "Wall times were measured on a machine shared with other jobs.",
             "",
             "| model | trainable params | test accuracy | val accuracy | wall time (s) |",

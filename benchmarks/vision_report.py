@@ -40,8 +40,8 @@ def append_to_section(text: str, section: str = SECTION) -> None:
         lines += ["", section]
     start = lines.index(section) + 1
     end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    block = ["", *text.strip("\n").splitlines(), ""]
-    lines[end:end] = block
+    last = end
+    while last > start and not lines[last - 1].strip():
+        last -= 1
+    lines[last:end] = ["", *text.strip("\n").splitlines(), ""]
     RESULTS.write_text("\n".join(lines).rstrip("\n") + "\n")
