@@ -24,6 +24,8 @@ _LAZY = {
     "datasets": ("zoo.datasets", None),
     "losses": ("zoo.losses", None),
     "config": ("zoo.config", None),
+    "tune": ("tuners.api", "tune"),
+    "TuneResult": ("tuners.api", "TuneResult"),
 }
 
 

@@ -20,6 +20,7 @@ CONFIGURABLE_MODULES = [
     "zoo.datasets",
     "zoo.runner",
     "callbacks",
+    "tuners.space",
 ]
 
 
