@@ -13,14 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tuners.space import Space, TuneSettings, encode
-from tuners.trial import (
-    Stopwatch,
-    TrialRecord,
-    build_trial,
-    parse_trial,
-    save_record,
-    trial_logging,
-)
+from tuners import trial as trial_lib
+from tuners.trial import Stopwatch, TrialRecord, parse_trial, save_record, trial_logging
 
 
 def declare(hp, space: Space) -> None:
@@ -77,7 +71,7 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
             if self.discovering:
                 return None
             parse_trial(ctx.recipe_text, ctx.bindings, active_values(hp, space), ctx.recipe_dir)
-            self.setup = build_trial()
+            self.setup = trial_lib.build_trial()
             return self.setup.net
 
         def fit(self, hp, model, *args, **kwargs):

@@ -226,7 +226,12 @@ def _records(grid, space: Space, settings: TuneSettings) -> list[TrialRecord]:
 
 
 def _close_mlflow_runs(ctx, records: list[TrialRecord]) -> None:
-    """Find each trial's nested MLflow run; end those a stopped worker left RUNNING."""
+    """Find each trial's nested MLflow run and give it the trial's real ending.
+
+    Ray ends a trial that reached ``max_t`` or that the scheduler stopped by raising inside
+    the worker, so the run ends FAILED (or stays RUNNING if the worker was killed); a trial
+    Ray reports as finished is marked FINISHED here, tagged with why it stopped.
+    """
     if ctx.parent_run_id is None:
         return
     from callbacks.tracking import client
@@ -244,7 +249,9 @@ def _close_mlflow_runs(ctx, records: list[TrialRecord]) -> None:
         if run is None:
             continue
         record.mlflow_run_id = run.info.run_id
-        if run.info.status == "RUNNING":
+        if record.status == "COMPLETED" and run.info.status != "FINISHED":
             with contextlib.suppress(Exception):
-                mlflow_client.set_tag(run.info.run_id, "zoo.stopped", "stopped early by the scheduler")
+                mlflow_client.set_tag(
+                    run.info.run_id, "zoo.stopped", f"by Ray after epoch {record.epochs}"
+                )
                 mlflow_client.set_terminated(run.info.run_id, status="FINISHED")
