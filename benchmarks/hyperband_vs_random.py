@@ -94,13 +94,19 @@ def main() -> int:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"\nbudget: {budget} epochs (Hyperband R={args.max_epochs}, eta={args.factor}); "
-          f"random search: {random_trials} trials x {args.max_epochs} epochs")
-    print("| seed | algorithm | configurations | trials | epochs trained | best val accuracy | time (s) |")
+    print(
+        f"\nbudget: {budget} epochs (Hyperband R={args.max_epochs}, eta={args.factor}); "
+        f"random search: {random_trials} trials x {args.max_epochs} epochs"
+    )
+    print(
+        "| seed | algorithm | configurations | trials | epochs trained | best val accuracy | time (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['seed']} | {r['algorithm']} | {r['configurations']} | {r['trials']} | "
-              f"{r['epochs']} | {r['best_val_accuracy']:.4f} | {r['time_s']} |")
+        print(
+            f"| {r['seed']} | {r['algorithm']} | {r['configurations']} | {r['trials']} | "
+            f"{r['epochs']} | {r['best_val_accuracy']:.4f} | {r['time_s']} |"
+        )
     print(f"\nfolders: {work}")
     return 0
 

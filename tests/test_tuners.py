@@ -116,7 +116,9 @@ def test_dry_run_prints_sizes_and_budget(capsys):
         "--bind",
         "tune.space = {'cnn.filters': ('choice', [[8], [16]]), 'cnn.kernel_size': ('int', 3, 7, 2)}",
     ]
-    assert cli(["tune", "tune_fashion_cnn_hyperband", "--algorithm", "grid", "--dry-run", *grid]) == 0
+    assert (
+        cli(["tune", "tune_fashion_cnn_hyperband", "--algorithm", "grid", "--dry-run", *grid]) == 0
+    )
     out = capsys.readouterr().out
     assert "grid: 6 configurations" in out
     assert "budget (grid): 6 trials x 9 epochs" in out

@@ -73,9 +73,8 @@ def tune(
     nothing trains: the size of the space and the algorithm's budget come back as text.
     """
     import tuners.space  # noqa: F401  (registers the `tune` configurable)
-    from zoo.config import parse
-
     from tuners.trial import inline_includes, quiet_includes
+    from zoo.config import parse
 
     bindings = [b for b in bindings if b and b.strip()]
     with quiet_includes():
@@ -216,12 +215,16 @@ def _report(ctx, settings, records, path, recipe_text, bindings, description, pa
                 raise ConfigError(f"tune.heatmap names {n!r}, which is not in tune.space.")
         plots.append(
             results.heatmap(
-                records, space, settings.objective, settings.direction, pair,
+                records,
+                space,
+                settings.objective,
+                settings.direction,
+                pair,
                 ctx.tune_dir / "heatmap.png",
             )
         )
     if parent is not None:
-        for artifact in [csv_path, *plots, *( [best_recipe] if best_recipe else [])]:
+        for artifact in [csv_path, *plots, *([best_recipe] if best_recipe else [])]:
             parent.client.log_artifact(parent.run_id, str(artifact))
         if best is not None:
             log_metrics(

@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a gin binding that overrides the recipe (repeatable)",
     )
     parser.add_argument("--max-trials", type=int, help="trials to run (tune.max_trials)")
-    parser.add_argument("--max-epochs", type=int, help="Hyperband's R / Ray's max_t (tune.max_epochs)")
+    parser.add_argument(
+        "--max-epochs", type=int, help="Hyperband's R / Ray's max_t (tune.max_epochs)"
+    )
     parser.add_argument("--name", help="the tuning run's name: runs/<experiment>/tune-<name>/")
     parser.add_argument(
         "--address", help="a Ray cluster to join, e.g. 10.0.0.1:6379 or 'auto' (tune.address)"

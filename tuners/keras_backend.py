@@ -9,11 +9,10 @@ what makes an interrupted search resumable (``overwrite=False``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from tuners.space import Space, TuneSettings, encode
 from tuners import trial as trial_lib
+from tuners.space import Space, TuneSettings, encode
 from tuners.trial import Stopwatch, TrialRecord, parse_trial, save_record, trial_logging
 
 
@@ -171,12 +170,3 @@ def _records(ctx, tuner) -> list[TrialRecord]:
         record.objective = None if trial.score is None else float(trial.score)
         records.append(record)
     return records
-
-
-def best_trial_id(tuner) -> str | None:
-    best = tuner.oracle.get_best_trials(1)
-    return best[0].trial_id if best else None
-
-
-def trial_count(tune_dir: Path) -> int:
-    return len(list((tune_dir / "trials").glob("*/record.json")))

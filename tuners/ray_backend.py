@@ -30,12 +30,20 @@ def to_ray(param: Param):
         return tune.choice([encode(v) for v in param.values])
     low, high, step = param.low, param.high, param.step
     if param.kind == "int":
-        return tune.qrandint(int(low), int(high), int(step)) if step else tune.randint(int(low), int(high) + 1)
+        return (
+            tune.qrandint(int(low), int(high), int(step))
+            if step
+            else tune.randint(int(low), int(high) + 1)
+        )
     if param.kind == "logint":
         return tune.lograndint(int(low), int(high) + 1)
     if param.kind == "log":
         return tune.loguniform(float(low), float(high))
-    return tune.quniform(float(low), float(high), float(step)) if step else tune.uniform(float(low), float(high))
+    return (
+        tune.quniform(float(low), float(high), float(step))
+        if step
+        else tune.uniform(float(low), float(high))
+    )
 
 
 def ray_space(space: Space) -> dict[str, Any]:
@@ -105,9 +113,7 @@ def _scheduler(settings: TuneSettings, max_t: int):
             reduction_factor=settings.factor,
         )
     if settings.scheduler == "hyperband":
-        return HyperBandScheduler(
-            time_attr="epoch", max_t=max_t, reduction_factor=settings.factor
-        )
+        return HyperBandScheduler(time_attr="epoch", max_t=max_t, reduction_factor=settings.factor)
     return FIFOScheduler()
 
 

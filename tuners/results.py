@@ -51,7 +51,9 @@ def leaderboard(
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     table = [columns] + [[_cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in table)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in table
+    )
 
 
 def write_best_recipe(
@@ -152,7 +154,10 @@ def _bins(param: Param, values: Sequence[Any], max_bins: int = 6) -> tuple[list[
         return [str(v) for v in grid], lambda v: grid.index(v) if v in grid else None
     low, high = float(param.low), float(param.high)
     edges = (
-        [math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / max_bins) for i in range(max_bins + 1)]
+        [
+            math.exp(math.log(low) + i * (math.log(high) - math.log(low)) / max_bins)
+            for i in range(max_bins + 1)
+        ]
         if param.log
         else [low + i * (high - low) / max_bins for i in range(max_bins + 1)]
     )

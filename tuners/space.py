@@ -222,7 +222,9 @@ def parse_space(
                 raise ConfigError(f"The parent of a condition must be a 'choice': {p.parent}.")
             missing = [v for v in p.parent_values if v not in parent.values]
             if missing:
-                raise ConfigError(f"{p.parent} has no value {missing[0]!r} (condition of {p.name}).")
+                raise ConfigError(
+                    f"{p.parent} has no value {missing[0]!r} (condition of {p.name})."
+                )
         seen.add(p.name)
     return Space(params)
 
@@ -310,9 +312,13 @@ class TuneSettings:
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
-            raise ConfigError(f"tune.backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}.")
+            raise ConfigError(
+                f"tune.backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}."
+            )
         if self.direction is None:
-            self.direction = "min" if "loss" in self.objective or "error" in self.objective else "max"
+            self.direction = (
+                "min" if "loss" in self.objective or "error" in self.objective else "max"
+            )
         if self.direction not in ("min", "max"):
             raise ConfigError(f"tune.direction must be 'min' or 'max', not {self.direction!r}.")
         if self.backend == "keras-tuner" and self.algorithm not in ALGORITHMS:
@@ -452,9 +458,7 @@ def dry_run_report(settings: TuneSettings, train_epochs: int) -> str:
     trials = settings.max_trials
     if settings.algorithm == "grid":
         if grid is None:
-            raise ConfigError(
-                f"Grid search needs a discrete space: give {continuous[0]} a step."
-            )
+            raise ConfigError(f"Grid search needs a discrete space: give {continuous[0]} a step.")
         trials = min(trials, grid)
     lines.append(
         f"budget ({settings.algorithm}): {trials} trials x {max_epochs} epochs x "

@@ -120,7 +120,9 @@ def build_trial() -> TrialSetup:
     loss_name = resolve_loss(t["loss"], t["target"])
     keras.mixed_precision.set_global_policy(t["precision"])
     keras.utils.set_random_seed(t["seed"])
-    data = datasets.load(t["dataset"], batch_size=t["batch_size"], target=t["target"], seed=t["seed"])
+    data = datasets.load(
+        t["dataset"], batch_size=t["batch_size"], target=t["target"], seed=t["seed"]
+    )
     next(iter(data.train))  # as the runner does: the same random state when the model is built
     net = build_model(t["model"], data, loss_name, t["from_logits"])
     compile_model(
