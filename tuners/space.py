@@ -173,7 +173,10 @@ class Space:
         out: dict[str, Any] = {}
         for p in self.params:
             if p.name in values and self.is_active(p, out):
-                out[p.name] = values[p.name]
+                value = values[p.name]
+                if p.kind == "float" and p.step:
+                    value = round(float(value), 10)  # 0.30000000000000004 -> 0.3
+                out[p.name] = value
         return out
 
 
