@@ -203,6 +203,8 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
 def _records(grid, space: Space, settings: TuneSettings) -> list[TrialRecord]:
     records = []
     for result in grid:
+        if result.error:
+            print(f"a Ray trial failed: {str(result.error).strip().splitlines()[-1]}", flush=True)
         frame = result.metrics_dataframe
         if frame is None or settings.objective not in frame:
             continue
