@@ -28,6 +28,8 @@ _LAZY = {
     "find_lr": ("callbacks.lr_finder", "find_lr"),
     "compare": ("zoo.compare", None),
     "diagnose": ("zoo.diagnose", None),
+    "tune": ("tuners.api", "tune"),
+    "TuneResult": ("tuners.api", "TuneResult"),
 }
 
 

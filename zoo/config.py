@@ -22,6 +22,7 @@ CONFIGURABLE_MODULES = [
     "zoo.transfer",
     "callbacks",
     "callbacks.schedule_config",
+    "tuners.space",
 ]
 
 

@@ -1,0 +1,289 @@
+"""Tuning: the space and budgets (exact numbers), tiny keras-tuner and Ray searches, resume,
+and ``best.gin`` retraining to the score the search reported."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import zoo
+from tuners.space import TuneSettings, hyperband_brackets, parse_space
+from zoo.cli import main as cli
+from zoo.logs import tensorboard_tags
+
+TINY = """
+include 'digits_cnn.gin'
+digits.train_size = 400
+cnn.filters = [8]
+cnn.dense_units = [16]
+train.batch_size = 32
+train.epochs = 2
+train.learning_rate = 0.01
+"""
+
+
+def recipe(tmp_path, text: str, name: str = "tiny_tune.gin") -> str:
+    path = tmp_path / name
+    path.write_text(TINY + text)
+    return str(path)
+
+
+# ---- the space and the budgets: no training ----------------------------------------------
+
+
+def test_space_sizes_with_a_condition():
+    space = parse_space(
+        {
+            "train.learning_rate": ("choice", [1e-3, 1e-2]),
+            "train.optimizer": ("choice", ["adam", "sgd"]),
+            "optimizer.momentum": ("float", 0.5, 0.9, 0.2),
+            "cnn.kernel_size": ("int", 3, 7, 2),
+        },
+        {"optimizer.momentum": ("train.optimizer", ["sgd"])},
+    )
+    assert space["optimizer.momentum"].grid() == [0.5, 0.7, 0.9]
+    assert space["cnn.kernel_size"].grid() == [3, 5, 7]
+    # momentum only counts for sgd: 2 lr x (adam + 3 sgd momenta) x 3 kernels
+    assert space.grid_size() == 2 * (1 + 3) * 3 == 24
+    assert space.discrete_size() == 2 * 2 * 3 * 3
+    assert space.active({"train.optimizer": "adam", "optimizer.momentum": 0.7}) == {
+        "train.optimizer": "adam"
+    }
+    continuous = parse_space({"a.b": ("log", 1e-4, 1e-1), "c.d": ("choice", [[1], [2]])})
+    assert continuous.grid_size() is None and continuous.continuous_dims() == ["a.b"]
+
+
+@pytest.mark.parametrize(
+    "space, conditions, message",
+    [
+        ({"lr": ("log", 1e-4, 1e-2)}, None, "not a gin parameter name"),
+        ({"train.learning_rate": ("logarithmic", 1, 2)}, None, "must be a tuple starting"),
+        ({"train.learning_rate": ("log", 0, 1)}, None, "log sampling needs low > 0"),
+        ({"cnn.kernel_size": ("int", 5, 3)}, None, "low must be a number below high"),
+        (
+            {"optimizer.momentum": ("float", 0.5, 0.9), "train.optimizer": ("choice", ["sgd"])},
+            {"optimizer.momentum": ("train.optimizer", ["sgd"])},
+            "declared earlier",
+        ),
+        (None, None, "declares no search space"),
+    ],
+)
+def test_space_errors_say_what_to_fix(space, conditions, message):
+    with pytest.raises(zoo.ZooError, match=message):
+        parse_space(space, conditions)
+
+
+def test_hyperband_brackets_exact():
+    # Li et al., "Hyperband", JMLR 18(185), 2018, Algorithm 1 with R = 9, eta = 3:
+    # s_max = 2; bracket s starts ~(s_max+1)/(s+1) * 3**s configurations on 9 / 3**s epochs.
+    # keras-tuner rounds the survivors up: bracket 1 keeps ceil(1.5) = 2 (the paper: 1).
+    brackets = hyperband_brackets(9, 3)
+    assert [b.rounds for b in brackets] == [
+        [(9, 1), (3, 3), (1, 9)],
+        [(5, 3), (2, 9)],
+        [(3, 9)],
+    ]
+    # promoted trials continue from their checkpoint: 9*1 + 3*2 + 1*6, 5*3 + 2*6, 3*9
+    assert [b.epochs for b in brackets] == [21, 27, 27]
+    assert sum(b.trials for b in brackets) == 23
+    assert [b.rounds for b in hyperband_brackets(3, 3)] == [[(3, 1), (1, 3)], [(2, 3)]]
+
+
+def test_dry_run_prints_sizes_and_budget(capsys):
+    assert cli(["tune", "tune_fashion_cnn_hyperband", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "search space: 5 hyperparameters" in out
+    # 3 filter lists x 2 kernel sizes x 3 dense widths x 6 dropouts; the learning rate is continuous
+    assert "1 continuous dimensions: train.learning_rate" in out
+    assert "discrete dimensions alone give 108 combinations" in out
+    assert "bracket 2: 9 configurations; rounds (trials x epochs) 9 x 1, 3 x 3, 1 x 9" in out
+    assert "total: 23 trials, 17 configurations, 75 epochs" in out
+
+    assert cli(["tune", "tune_fashion_cnn_bayesian", "--dry-run", "--max-trials", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "budget (bayesian): 7 trials x 5 epochs x 1 executions = 35 epochs" in out
+    assert "(only when train.optimizer in ['sgd'])" in out
+
+    assert cli(["tune", "tune_fashion_cnn_ray", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "12 trials of at most 9 epochs = at most 108 epochs" in out
+    assert "ASHA rungs at epochs [1, 3]" in out
+
+    grid = [
+        "--bind",
+        "tune.space = {'cnn.filters': ('choice', [[8], [16]]), 'cnn.kernel_size': ('int', 3, 7, 2)}",
+    ]
+    assert (
+        cli(["tune", "tune_fashion_cnn_hyperband", "--algorithm", "grid", "--dry-run", *grid]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "grid: 6 configurations" in out
+    assert "budget (grid): 6 trials x 9 epochs" in out
+
+
+def test_tune_errors_are_one_line(tmp_path, capsys):
+    path = recipe(tmp_path, "")
+    assert cli(["tune", path, "--dry-run"]) == 2
+    assert "declares no search space" in capsys.readouterr().err
+    with pytest.raises(zoo.ZooError, match="tune.algorithm must be one of"):
+        TuneSettings(space={"a.b": ("choice", [1])}, algorithm="annealing")
+
+
+# ---- keras-tuner ---------------------------------------------------------------------------
+
+
+def _nested_runs(mlflow_db, parent_id):
+    client = MlflowClient(tracking_uri=mlflow_db)
+    parent = client.get_run(parent_id)
+    return parent, client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
+
+
+# a promoted trial loads its weights into a fresh optimizer (keras-tuner's design)
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_tiny_hyperband(tmp_path, mlflow_db):
+    path = recipe(
+        tmp_path,
+        """
+tune.space = {'train.learning_rate': ('log', 1e-3, 3e-2), 'cnn.dense_units': ('choice', [[8], [16]])}
+tune.algorithm = 'hyperband'
+tune.max_epochs = 3
+""",
+    )
+    result = zoo.tune(path, verbose=0)
+    assert result.tune_dir == tmp_path / "runs" / "digits" / "tune-hyperband"
+    # R = 3, eta = 3: bracket 1 runs 3 configurations for 1 epoch and continues the best for
+    # 2 more; bracket 0 runs 2 configurations for 3 epochs: 6 trials, 3 + 2 + 6 = 11 epochs.
+    assert len(result.records) == 6
+    assert sorted(r.epochs for r in result.records) == [1, 1, 1, 2, 3, 3]
+    assert sum(r.epochs for r in result.records) == 11
+    objectives = [r.objective for r in result.records]
+    assert objectives == sorted(objectives, reverse=True)
+    assert result.best.objective == max(objectives)
+
+    with open(result.leaderboard_csv) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["trial"] for r in rows] == [r.trial for r in result.records]
+    assert float(rows[0]["val_accuracy"]) == pytest.approx(result.best.objective)
+
+    parent, children = _nested_runs(mlflow_db, result.mlflow_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(result.best.objective)
+    assert len(children) == 6 and {c.info.status for c in children} == {"FINISHED"}
+    child = next(c for c in children if c.info.run_id == result.best.mlflow_run_id)
+    assert float(child.data.params["train.learning_rate"]) == pytest.approx(
+        result.best.values["train.learning_rate"]
+    )
+    artifacts = {a.path for a in MlflowClient(mlflow_db).list_artifacts(result.mlflow_run_id)}
+    assert {"leaderboard.csv", "best.gin", "parallel_coordinates.png", "heatmap.png"} <= artifacts
+    for record in result.records:
+        tags = tensorboard_tags(result.tune_dir / "trials" / record.trial / "tensorboard")
+        assert "_hparams_/session_start_info" in tags and "val_accuracy" in tags
+    best_gin = result.best_recipe.read_text()
+    assert f"train.epochs = {result.best.total_epochs}" in best_gin
+    assert "cnn.dense_units = [" in best_gin and "include" not in best_gin.split("----")[2]
+
+
+def test_bayesian_with_condition_and_best_gin_retrains(tmp_path):
+    path = recipe(
+        tmp_path,
+        """
+tune.space = {
+    'train.learning_rate': ('log', 3e-3, 3e-2),
+    'train.optimizer': ('choice', ['adam', 'sgd']),
+    'optimizer.momentum': ('float', 0.5, 0.9),
+}
+tune.conditions = {'optimizer.momentum': ('train.optimizer', ['sgd'])}
+tune.algorithm = 'bayesian'
+tune.max_trials = 3
+""",
+    )
+    result = zoo.tune(path, verbose=0)
+    assert len(result.records) == 3
+    for r in result.records:
+        assert r.epochs == 2
+        assert ("optimizer.momentum" in r.values) == (r.values["train.optimizer"] == "sgd")
+    retrained = zoo.train(str(result.best_recipe))
+    assert retrained.status == "FINISHED"
+    assert len(retrained.history["val_accuracy"]) == result.best.total_epochs
+    # the same seed, data and model: the retrained run reaches the reported score
+    assert max(retrained.history["val_accuracy"]) == pytest.approx(result.best.objective, abs=0.03)
+
+
+def test_interrupted_search_resumes(tmp_path, monkeypatch, mlflow_db):
+    import tuners.trial
+
+    path = recipe(
+        tmp_path,
+        """
+tune.space = {'train.learning_rate': ('log', 1e-3, 3e-2)}
+tune.algorithm = 'random'
+tune.max_trials = 3
+train.epochs = 1
+""",
+    )
+    real_build = tuners.trial.build_trial
+    builds = []
+
+    def interrupting_build():
+        builds.append(1)
+        if len(builds) == 3:
+            raise KeyboardInterrupt
+        return real_build()
+
+    monkeypatch.setattr(tuners.trial, "build_trial", interrupting_build)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.tune(path, verbose=0)
+    tune_dir = tmp_path / "runs" / "digits" / "tune-random"
+    state = json.loads((tune_dir / "tune.json").read_text())
+    client = MlflowClient(tracking_uri=mlflow_db)
+    assert client.get_run(state["mlflow_run_id"]).info.status == "KILLED"
+    done = sorted(p.parent.name for p in (tune_dir / "trials").glob("*/record.json"))
+    assert len(done) == 2
+
+    monkeypatch.setattr(tuners.trial, "build_trial", real_build)
+    builds.clear()
+    result = zoo.tune(path, verbose=0)
+    assert len(result.records) == 3
+    assert {r.trial for r in result.records} >= set(done)
+    assert result.mlflow_run_id == state["mlflow_run_id"]
+    assert client.get_run(result.mlflow_run_id).info.status == "FINISHED"
+
+
+# ---- Ray Tune: one test, Ray's start-up is slow --------------------------------------------
+
+
+def test_ray_two_trials_on_local_ray(tmp_path, mlflow_db):
+    ray = pytest.importorskip("ray")
+    path = recipe(
+        tmp_path,
+        """
+tune.space = {'train.learning_rate': ('log', 1e-3, 3e-2), 'cnn.dense_units': ('choice', [[8], [16]])}
+tune.backend = 'ray'
+tune.search = 'optuna'
+tune.scheduler = 'fifo'
+tune.max_trials = 2
+tune.num_cpus = 2
+tune.max_concurrent_trials = 2
+""",
+    )
+    try:
+        result = zoo.tune(path, verbose=0)
+    finally:
+        ray.shutdown()
+    assert result.tune_dir.name == "tune-ray-optuna"
+    assert len(result.records) == 2
+    assert [r.epochs for r in result.records] == [2, 2]
+    parent, children = _nested_runs(mlflow_db, result.mlflow_run_id)
+    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    assert {c.info.run_id for c in children} == {r.mlflow_run_id for r in result.records}
+    for r in result.records:
+        history = MlflowClient(mlflow_db).get_metric_history(r.mlflow_run_id, "val_accuracy")
+        assert max(m.value for m in history) == pytest.approx(r.objective)
+        tags = tensorboard_tags(result.tune_dir / "trials" / r.trial / "tensorboard")
+        assert "_hparams_/session_start_info" in tags
+    assert "cnn.dense_units = [" in result.best_recipe.read_text()

@@ -1,0 +1,254 @@
+"""``zoo.tune``: parse a tuning recipe, search with keras-tuner or Ray Tune, report the winner.
+
+A tuning run lives in ``runs/<experiment>/tune-<name>/``: the backend's state, one folder per
+trial (``trials/<id>/tensorboard`` with HParams), ``leaderboard.csv``, ``best.gin``,
+``parallel_coordinates.png``, ``heatmap.png`` and ``tune.json``. In MLflow it is one parent
+run with every trial nested under it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuners.space import TuneSettings, dry_run_report
+from tuners.trial import TrialRecord, train_settings
+from zoo.errors import ConfigError
+
+
+@dataclass
+class TuneContext:
+    """What every trial needs to rebuild the configuration (picklable, for Ray workers)."""
+
+    recipe_text: str
+    bindings: list[str]
+    recipe_dir: str | None
+    tune_dir: Path
+    name: str
+    experiment: str
+    parent_run_id: str | None
+    tracking_uri: str | None
+    fit_verbose: int = 0
+
+
+@dataclass
+class TuneResult:
+    """A finished tuning run: its folder, trials best first, and the winner."""
+
+    tune_dir: Path
+    records: list[TrialRecord]
+    best: TrialRecord | None
+    best_recipe: Path | None
+    leaderboard_csv: Path
+    objective: str
+    direction: str
+    mlflow_run_id: str | None
+    plots: list[Path] = field(default_factory=list)
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def settings_from_gin(**overrides: Any) -> TuneSettings:
+    """``TuneSettings`` with gin's ``tune.*`` bindings; keyword overrides win."""
+    return TuneSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def tune(
+    recipe: str | Path | None,
+    bindings: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    verbose: int = 1,
+    **overrides: Any,
+) -> TuneResult | str:
+    """Search the recipe's ``tune.space``; ``overrides`` are ``tune.*`` names (backend=...).
+
+    ``zoo.tune("tune_fashion_cnn_hyperband", ["tune.max_epochs = 3"])``. With ``dry_run``
+    nothing trains: the size of the space and the algorithm's budget come back as text.
+    """
+    import tuners.space  # noqa: F401  (registers the `tune` configurable)
+    from tuners.trial import inline_includes, quiet_includes
+    from zoo.config import parse
+
+    bindings = [b for b in bindings if b and b.strip()]
+    with quiet_includes():
+        path = parse(recipe, bindings)
+    settings = settings_from_gin(**overrides)
+    train = train_settings()
+    report = dry_run_report(settings, int(train["epochs"]))
+    if dry_run:
+        return report
+    _say(report)
+
+    name = settings.name or (
+        settings.algorithm if settings.backend == "keras-tuner" else f"ray-{settings.search}"
+    )
+    experiment = train["experiment"]
+    tune_dir = (Path(train["runs_dir"]) / experiment / f"tune-{name}").resolve()
+    state_file = tune_dir / "tune.json"
+    previous = (
+        json.loads(state_file.read_text())
+        if state_file.is_file() and not settings.overwrite
+        else {}
+    )
+    if settings.overwrite and tune_dir.exists():
+        import shutil
+
+        shutil.rmtree(tune_dir)
+    if previous:
+        _say(f"resuming the tuning run in {tune_dir}")
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    recipe_text = inline_includes(path.read_text(), str(path.parent)) if path is not None else ""
+
+    from callbacks.tracking import absolute_uri, log_params, mlflow_run, tracking_uri
+    from zoo.config import scalar_params
+    from zoo.runner import _no_mlflow
+
+    description = (
+        f"keras-tuner {settings.algorithm}"
+        if settings.backend == "keras-tuner"
+        else f"Ray Tune ({settings.search} search, {settings.scheduler} scheduler)"
+    )
+    use_mlflow = bool(train.get("mlflow", True))
+    ctx_manager = (
+        mlflow_run(
+            experiment,
+            f"tune-{name}",
+            uri=train.get("tracking_uri"),
+            run_id=previous.get("mlflow_run_id"),
+            tags={"zoo.tuning": description, "zoo.run_dir": str(tune_dir)},
+        )
+        if use_mlflow
+        else _no_mlflow()
+    )
+    with ctx_manager as parent:
+        uri = absolute_uri(tracking_uri()) if parent is not None else None
+        state = {
+            "recipe": str(path) if path else None,
+            "bindings": bindings,
+            "backend": settings.backend,
+            "algorithm": settings.algorithm,
+            "objective": settings.objective,
+            "direction": settings.direction,
+            "mlflow_run_id": parent.run_id if parent else None,
+            "tracking_uri": uri,
+        }
+        state_file.write_text(json.dumps(state, indent=2) + "\n")
+        if parent is not None and not previous:
+            params = {f"tune.{k}": v for k, v in vars(settings).items()}
+            params["zoo.recipe"] = str(path) if path else None
+            log_params(parent.client, parent.run_id, scalar_params(params))
+        ctx = TuneContext(
+            recipe_text=recipe_text,
+            bindings=bindings,
+            recipe_dir=str(path.parent) if path else None,
+            tune_dir=tune_dir,
+            name=name,
+            experiment=experiment,
+            parent_run_id=parent.run_id if parent else None,
+            tracking_uri=uri,
+            fit_verbose=2 if verbose > 1 else 0,
+        )
+        if settings.backend == "keras-tuner":
+            from tuners import keras_backend
+
+            records = keras_backend.search(ctx, settings, int(train["epochs"]), verbose)
+        else:
+            from tuners import ray_backend
+
+            records = ray_backend.search(ctx, settings, int(train["epochs"]), verbose)
+        result = _report(ctx, settings, records, path, recipe_text, bindings, description, parent)
+    _restore_gin(recipe, bindings)
+    return result
+
+
+def _restore_gin(recipe, bindings) -> None:
+    """Leave gin configured with the tuning recipe, not the last trial's values."""
+    from tuners.trial import quiet_includes
+    from zoo.config import parse
+
+    with quiet_includes():
+        parse(recipe, bindings)
+
+
+def _report(ctx, settings, records, path, recipe_text, bindings, description, parent):
+    from callbacks.tracking import log_metrics
+    from tuners import results
+
+    space = settings.parsed_space()
+    if not records:
+        raise ConfigError(f"No trial of {ctx.tune_dir} finished: see the errors printed above.")
+    csv_path = ctx.tune_dir / "leaderboard.csv"
+    table = results.leaderboard(records, space, settings.objective, settings.direction, csv_path)
+    _say(f"\nleaderboard ({len(records)} trials, {settings.objective}, {settings.direction}):")
+    _say(table)
+    best_list = results.ranked(records, settings.direction)
+    best = best_list[0] if best_list else None
+    best_recipe = None
+    if best is not None:
+        best_recipe = ctx.tune_dir / "best.gin"
+        results.write_best_recipe(
+            best_recipe,
+            best=best,
+            recipe_path=path,
+            recipe_text=recipe_text,
+            bindings=bindings,
+            objective=settings.objective,
+            direction=settings.direction,
+            description=f"{description} in {ctx.tune_dir}",
+        )
+    plots = [
+        results.parallel_coordinates(
+            records, space, settings.objective, ctx.tune_dir / "parallel_coordinates.png"
+        )
+    ]
+    pair = list(settings.heatmap or space.names[:2])
+    if len(pair) == 2:
+        for n in pair:
+            if n not in space.names:
+                raise ConfigError(f"tune.heatmap names {n!r}, which is not in tune.space.")
+        plots.append(
+            results.heatmap(
+                records,
+                space,
+                settings.objective,
+                settings.direction,
+                pair,
+                ctx.tune_dir / "heatmap.png",
+            )
+        )
+    if parent is not None:
+        for artifact in [csv_path, *plots, *([best_recipe] if best_recipe else [])]:
+            parent.client.log_artifact(parent.run_id, str(artifact))
+        if best is not None:
+            log_metrics(
+                parent.client,
+                parent.run_id,
+                {f"best_{settings.objective}": best.objective, "trials": len(records)},
+                0,
+            )
+            parent.client.set_tag(parent.run_id, "zoo.best_trial", best.trial)
+    if best is not None:
+        _say(f"\nbest: trial {best.trial}, {settings.objective} = {best.objective:.4f}")
+        _say(f"best recipe: {best_recipe}   (retrain: zoo train {best_recipe})")
+    _say(f"leaderboard: {csv_path}")
+    _say(f"plots:       {', '.join(str(p) for p in plots)}")
+    _say(f"TensorBoard: tensorboard --logdir {ctx.tune_dir / 'trials'}")
+    sys.stdout.flush()
+    return TuneResult(
+        tune_dir=ctx.tune_dir,
+        records=best_list,
+        best=best,
+        best_recipe=best_recipe,
+        leaderboard_csv=csv_path,
+        objective=settings.objective,
+        direction=settings.direction,
+        mlflow_run_id=parent.run_id if parent else None,
+        plots=plots,
+    )

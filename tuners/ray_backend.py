@@ -1,0 +1,265 @@
+"""Ray Tune backend: the same space mapped to Ray's, Optuna/HyperOpt search, ASHA/HyperBand.
+
+Each trial runs in a Ray worker process, possibly on another machine, where gin has no
+configuration: the trainable receives the recipe text, the ``--bind`` lines and its own
+values, and parses them again (``tuners.trial.parse_trial``). It logs every epoch to its own
+TensorBoard folder and to an MLflow run nested under the tuning run's parent run, and reports
+the epoch's metrics to Ray so that the scheduler can stop it early.
+
+``tune.address = None`` starts a local Ray; ``'auto'`` or ``'HOST:6379'`` joins a cluster
+started with ``ray start --head`` (see the README).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tuners.space import Param, Space, TuneSettings, encode
+from tuners.trial import Stopwatch, TrialRecord
+from zoo.errors import ConfigError
+
+
+def to_ray(param: Param):
+    """One parameter as a Ray Tune sampler (choices encoded as scalars, as Optuna needs)."""
+    from ray import tune
+
+    if param.kind == "choice":
+        return tune.choice([encode(v) for v in param.values])
+    low, high, step = param.low, param.high, param.step
+    if param.kind == "int":
+        return (
+            tune.qrandint(int(low), int(high), int(step))
+            if step
+            else tune.randint(int(low), int(high) + 1)
+        )
+    if param.kind == "logint":
+        return tune.lograndint(int(low), int(high) + 1)
+    if param.kind == "log":
+        return tune.loguniform(float(low), float(high))
+    return (
+        tune.quniform(float(low), float(high), float(step))
+        if step
+        else tune.uniform(float(low), float(high))
+    )
+
+
+def ray_space(space: Space) -> dict[str, Any]:
+    """Ray's ``param_space`` for ``space``: every parameter is sampled; the trainable drops
+    the inactive ones (Optuna and HyperOpt cannot sample conditionally through Ray)."""
+    return {p.name: to_ray(p) for p in space}
+
+
+def _trainable(config: dict, *, ctx, space: Space, max_t: int, checkpoint: bool) -> None:
+    """One Ray trial: re-parse gin, build, train up to ``max_t`` epochs, report each epoch."""
+    import keras
+    from ray import tune
+
+    from tuners.trial import build_trial, parse_trial, trial_logging
+
+    values = space.active(config)
+    parse_trial(ctx.recipe_text, ctx.bindings, values, ctx.recipe_dir)
+    setup = build_trial()
+    trial_id = tune.get_context().get_trial_id()
+    initial_epoch = 0
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as folder:
+            setup.net.load_weights(str(Path(folder) / "model.weights.h5"))
+            initial_epoch = int((Path(folder) / "epoch.txt").read_text())
+    watch = Stopwatch()
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            metrics = {k: float(v) for k, v in (logs or {}).items()}
+            metrics.update(epoch=epoch + 1, trial_time_s=watch.seconds)
+            if not checkpoint:
+                tune.report(metrics)
+                return
+            with tempfile.TemporaryDirectory() as folder:
+                self.model.save_weights(str(Path(folder) / "model.weights.h5"))
+                (Path(folder) / "epoch.txt").write_text(str(epoch + 1))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    with trial_logging(
+        experiment=ctx.experiment,
+        run_name=f"{ctx.name}-{trial_id}",
+        values={**values, "ray.trial_id": trial_id},
+        log_dir=ctx.tune_dir / "trials" / trial_id / "tensorboard",
+        parent_run_id=ctx.parent_run_id,
+        tracking_uri=ctx.tracking_uri,
+    ) as logger:
+        setup.net.fit(
+            setup.data.train,
+            validation_data=setup.data.validation,
+            epochs=max_t,
+            initial_epoch=initial_epoch,
+            callbacks=[logger, Report()],
+            verbose=0,
+            shuffle=False,
+        )
+
+
+def _scheduler(settings: TuneSettings, max_t: int):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+
+    if settings.scheduler == "asha":
+        return ASHAScheduler(
+            time_attr="epoch",
+            max_t=max_t,
+            grace_period=settings.grace_period,
+            reduction_factor=settings.factor,
+        )
+    if settings.scheduler == "hyperband":
+        return HyperBandScheduler(time_attr="epoch", max_t=max_t, reduction_factor=settings.factor)
+    return FIFOScheduler()
+
+
+def _searcher(settings: TuneSettings):
+    if settings.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(seed=settings.seed)
+    if settings.search == "hyperopt":
+        try:
+            from ray.tune.search.hyperopt import HyperOptSearch
+
+            return HyperOptSearch(random_state_seed=settings.seed)
+        except (ImportError, AssertionError):
+            raise ConfigError(
+                "tune.search = 'hyperopt' needs the hyperopt package: pip install hyperopt, "
+                "or use tune.search = 'optuna'."
+            ) from None
+    return None
+
+
+def _init_ray(settings: TuneSettings) -> None:
+    import os
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {k: os.environ[k] for k in ("PYTHONPATH", "MLFLOW_TRACKING_URI") if k in os.environ}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "runtime_env": {"env_vars": env} if env else None,
+    }
+    if settings.address:
+        ray.init(address=settings.address, **kwargs)
+    else:
+        ray.init(num_cpus=settings.num_cpus, **kwargs)
+
+
+def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list[TrialRecord]:
+    """Run (or resume) a Ray Tune search; returns one record per trial."""
+    from ray import tune
+
+    space = settings.parsed_space()
+    max_t = settings.max_epochs or train_epochs
+    checkpoint = settings.scheduler == "hyperband"  # it pauses trials and resumes them later
+    _init_ray(settings)
+    trainable = tune.with_parameters(
+        _trainable, ctx=ctx, space=space, max_t=max_t, checkpoint=checkpoint
+    )
+    trainable = tune.with_resources(
+        trainable, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    )
+    storage = str(ctx.tune_dir)
+    experiment_path = ctx.tune_dir / "ray"
+    if experiment_path.is_dir() and tune.Tuner.can_restore(str(experiment_path)):
+        tuner = tune.Tuner.restore(
+            str(experiment_path), trainable, resume_errored=True, restart_errored=False
+        )
+    else:
+        from ray.tune import RunConfig
+
+        tuner = tune.Tuner(
+            trainable,
+            param_space=ray_space(space),
+            tune_config=tune.TuneConfig(
+                metric=settings.objective,
+                mode=settings.direction,
+                search_alg=_searcher(settings),
+                scheduler=_scheduler(settings, max_t),
+                num_samples=settings.max_trials,
+                max_concurrent_trials=settings.max_concurrent_trials,
+            ),
+            run_config=RunConfig(
+                name="ray",
+                storage_path=storage,
+                verbose=1 if verbose else 0,
+            ),
+        )
+    grid = tuner.fit()
+    records = _records(grid, space, settings)
+    _close_mlflow_runs(ctx, records)
+    return records
+
+
+def _records(grid, space: Space, settings: TuneSettings) -> list[TrialRecord]:
+    records = []
+    for result in grid:
+        if result.error:
+            print(f"a Ray trial failed: {str(result.error).strip().splitlines()[-1]}", flush=True)
+        frame = result.metrics_dataframe
+        if frame is None or settings.objective not in frame:
+            continue
+        column = frame[settings.objective].dropna()
+        if column.empty:
+            continue
+        objective = float(column.max() if settings.direction == "max" else column.min())
+        epochs = int(frame["epoch"].max())
+        history = {
+            k: [float(x) for x in frame[k]]
+            for k in frame.columns
+            if k in ("loss", "val_loss") or k.startswith(("accuracy", "val_", "mae", "rmse"))
+        }
+        records.append(
+            TrialRecord(
+                trial=str(result.metrics.get("trial_id")),
+                values=space.active(result.config),
+                objective=objective,
+                epochs=epochs,
+                total_epochs=epochs,
+                time_s=round(float(frame["trial_time_s"].max()), 2),
+                status="ERROR" if result.error else "COMPLETED",
+                history=history,
+            )
+        )
+    return records
+
+
+def _close_mlflow_runs(ctx, records: list[TrialRecord]) -> None:
+    """Find each trial's nested MLflow run and give it the trial's real ending.
+
+    Ray ends a trial that reached ``max_t`` or that the scheduler stopped by raising inside
+    the worker, so the run ends FAILED (or stays RUNNING if the worker was killed); a trial
+    Ray reports as finished is marked FINISHED here, tagged with why it stopped.
+    """
+    if ctx.parent_run_id is None:
+        return
+    from callbacks.tracking import client
+
+    mlflow_client = client(ctx.tracking_uri)
+    parent = mlflow_client.get_run(ctx.parent_run_id)
+    runs = mlflow_client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{ctx.parent_run_id}'",
+        max_results=10000,
+    )
+    by_name = {r.info.run_name: r for r in runs}
+    for record in records:
+        run = by_name.get(f"{ctx.name}-{record.trial}")
+        if run is None:
+            continue
+        record.mlflow_run_id = run.info.run_id
+        if record.status == "COMPLETED" and run.info.status != "FINISHED":
+            with contextlib.suppress(Exception):
+                mlflow_client.set_tag(
+                    run.info.run_id, "zoo.stopped", f"by Ray after epoch {record.epochs}"
+                )
+                mlflow_client.set_terminated(run.info.run_id, status="FINISHED")
