@@ -24,6 +24,8 @@ _LAZY = {
     "datasets": ("zoo.datasets", None),
     "losses": ("zoo.losses", None),
     "config": ("zoo.config", None),
+    "text": ("zoo.text", None),
+    "cross_validate": ("zoo.crossval", "cross_validate"),
 }
 
 

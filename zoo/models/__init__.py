@@ -1,3 +1,4 @@
 """Built-in model families. Importing this package registers them (no TensorFlow import)."""
 
 from zoo.models import cnn  # noqa: F401
+from zoo.models import text  # noqa: F401
