@@ -253,9 +253,10 @@ def run(
     per ``fold``, and a parent run with the mean and standard deviation.
     """
     if folds and fold is None:
+        arguments = {k: v for k, v in locals().items() if k != "fold"}
         from zoo.crossval import cross_validate
 
-        return cross_validate(**{k: v for k, v in locals().items() if k != "fold"})
+        return cross_validate(**arguments)
     import keras
 
     from callbacks.guards import NaNGuard

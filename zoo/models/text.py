@@ -200,6 +200,7 @@ def kim_cnn(
     filters: int = 100,
     activation: str = "relu",
     dropout: float = 0.5,
+    embedding_dropout: float = 0.0,
     max_norm: float | None = 3.0,
     embedding_init_scale: float = 0.25,
     vocabulary: Sequence[str] | None = None,
@@ -212,6 +213,7 @@ def kim_cnn(
     ``rand`` draws embeddings uniformly from [-0.25, 0.25] (``embedding_init_scale``) and trains
     them; ``static`` freezes pretrained ``vectors``; ``nonstatic`` fine-tunes them;
     ``multichannel`` has one frozen and one fine-tuned channel, each filter sees both.
+    ``embedding_dropout`` (not in the paper, default 0) drops word-vector entries in training.
     """
     _check(vocabulary_size, input_shape, name)
     check_top(include_top, weights, classes, name)
@@ -251,6 +253,8 @@ def kim_cnn(
             )
         ]
         x = embeds[0](inputs)
+    if embedding_dropout:
+        x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
     pooled = []
     for width in filter_sizes:
         h = layers.Conv1D(filters, width, activation=activation, name=f"conv{width}")(x)

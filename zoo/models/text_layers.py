@@ -121,6 +121,10 @@ class BagOfTokens(layers.Layer):
         self.vocabulary_size = int(vocabulary_size)
         self.encoder = layers.CategoryEncoding(self.vocabulary_size, output_mode="count")
 
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        self.built = True
+
     def call(self, inputs):
         counts = ops.cast(self.encoder(inputs), self.compute_dtype)
         not_pad = ops.cast(ops.arange(self.vocabulary_size) > 0, self.compute_dtype)

@@ -97,7 +97,8 @@ def embedding_matrix(
     """The ``len(vocabulary) x dim`` matrix for ``vocabulary`` from the file at ``path``.
 
     Words the file lacks are drawn uniformly from ``[-a, a]`` with ``a`` chosen so that their
-    variance matches the pretrained vectors' (Kim 2014, section 3.1). Row 0 (padding) is zero.
+    variance matches that of the pretrained vectors found for the vocabulary (Kim 2014,
+    section 3.1: "the same variance as the pre-trained ones"). Row 0 (padding) is zero.
     """
     if not vocabulary:
         raise ConfigError("Pretrained vectors need the dataset's vocabulary (a text dataset).")
