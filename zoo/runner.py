@@ -312,6 +312,8 @@ def run(
         )
         initial_epoch = 0
         if resume:
+            if registry.get_spec(model).task == "text":
+                from zoo.models import text_layers  # noqa: F401  (custom layers for loading)
             net = keras.saving.load_model(ckpt_dir / "last.keras")
             initial_epoch = _completed_epochs(run_dir / "history.csv")
             _say(f"resuming {run_dir} after epoch {initial_epoch}")

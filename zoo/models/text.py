@@ -207,8 +207,9 @@ def kim_cnn(
     seed: int = 42,
     name: str = "kim_cnn",
 ):
-    """Kim's sentence CNN: filter widths 3/4/5 x 100 maps, max-over-time pooling, dropout 0.5,
-    max-norm 3 on the output weights; embedding modes rand / static / nonstatic / multichannel.
+    """Kim's sentence CNN: widths 3/4/5 x 100 maps, max-over-time pooling, four embedding modes.
+
+    Dropout 0.5 and an L2 max-norm of 3 on the output layer's weight vectors, as in the paper.
 
     ``rand`` draws embeddings uniformly from [-0.25, 0.25] (``embedding_init_scale``) and trains
     them; ``static`` freezes pretrained ``vectors``; ``nonstatic`` fine-tunes them;
