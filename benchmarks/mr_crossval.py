@@ -42,7 +42,10 @@ SETUPS = {
 
 def append_row(out: Path, row: dict) -> None:
     """Add ``row`` to the CSV at ``out``, widening its header when the columns differ."""
-    rows = list(csv.DictReader(open(out, newline=""))) if out.is_file() else []
+    rows = []
+    if out.is_file():
+        with open(out, newline="") as f:
+            rows = list(csv.DictReader(f))
     fields = list(row)
     for old in rows:
         fields += [k for k in old if k not in fields]
