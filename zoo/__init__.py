@@ -30,6 +30,8 @@ _LAZY = {
     "diagnose": ("zoo.diagnose", None),
     "tune": ("tuners.api", "tune"),
     "TuneResult": ("tuners.api", "TuneResult"),
+    "text": ("zoo.text", None),
+    "cross_validate": ("zoo.crossval", "cross_validate"),
 }
 
 

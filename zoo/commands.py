@@ -113,6 +113,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue the last run of this experiment (or train.run_name)",
     )
+    p.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="k-fold cross-validation: one nested run per fold, mean and std in the parent "
+        "(same as --bind train.folds=K)",
+    )
 
 
 def train_main(args: argparse.Namespace) -> int:
@@ -121,5 +128,7 @@ def train_main(args: argparse.Namespace) -> int:
     bindings = list(args.bind)
     if args.resume:
         bindings.append("train.resume = True")
+    if args.folds:
+        bindings.append(f"train.folds = {int(args.folds)}")
     result = train(args.recipe, bindings)
     return 0 if result.status == "FINISHED" else 1

@@ -117,10 +117,25 @@ def build_model(model: str, data, loss_name: str, from_logits: bool = False):
         input_shape=data.input_shape,
         classes=data.num_outputs,
         classifier_activation=losses.classifier_activation(loss_name, from_logits),
+        **_dataset_model_kwargs(model, data),
     )
     if loss_name == "nll":
         net = _with_log_softmax(net)
     return net
+
+
+def _dataset_model_kwargs(model: str, data) -> dict[str, Any]:
+    """What the dataset tells the builder (``extras["model_kwargs"]``, e.g. the vocabulary
+    size of a text dataset), restricted to the arguments the builder accepts."""
+    import inspect
+
+    from zoo import registry
+
+    offered = getattr(data, "extras", {}).get("model_kwargs") or {}
+    if not offered:
+        return {}
+    accepted = inspect.signature(registry.get_spec(model).builder).parameters
+    return {k: v for k, v in offered.items() if k in accepted}
 
 
 def compile_model(
@@ -231,13 +246,24 @@ def run(
     init_from: str | None = None,
     verbose: int | str = "auto",
     recipe: str | None = None,
+    folds: int | None = None,
+    fold: int | None = None,
+    parent_run_id: str | None = None,
 ) -> RunResult:
     """Train ``model`` on ``dataset`` and evaluate it on the test split, logging everywhere.
 
     ``schedule`` names a learning-rate schedule (``warmup_cosine``, ``one_cycle``...; knobs
     under its own gin name) peaking at ``learning_rate``; ``reduce_on_plateau`` scales the
     rate, or the schedule, down on a plateau (knobs under ``plateau.*``).
+
+    ``folds = k`` runs k-fold cross-validation instead (:mod:`zoo.crossval`): one nested run
+    per ``fold``, and a parent run with the mean and standard deviation.
     """
+    if folds and fold is None:
+        arguments = {k: v for k, v in locals().items() if k != "fold"}
+        from zoo.crossval import cross_validate
+
+        return cross_validate(**arguments)
     import keras
 
     from callbacks.guards import NaNGuard
@@ -279,7 +305,12 @@ def run(
     keras.utils.set_random_seed(seed)
     started = time.time()
     try:
-        data = datasets.load(dataset, batch_size=batch_size, target=target, seed=seed)
+        fold_kwargs = {"folds": folds, "fold": fold} if fold is not None else {}
+        data = datasets.load(
+            dataset, batch_size=batch_size, target=target, seed=seed, **fold_kwargs
+        )
+        if data.extras.get("vocabulary"):
+            (run_dir / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
         _say(data.describe())
         x_batch, y_batch = next(iter(data.train))
         _say(
@@ -291,6 +322,8 @@ def run(
         if resume:
             import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
 
+            if registry.get_spec(model).task == "text":
+                from zoo.models import text_layers  # noqa: F401  (custom layers for loading)
             net = keras.saving.load_model(ckpt_dir / "last.keras")
             initial_epoch = _completed_epochs(run_dir / "history.csv")
             _say(f"resuming {run_dir} after epoch {initial_epoch}")
@@ -340,6 +373,7 @@ def run(
                 run_name,
                 uri=tracking_uri,
                 run_id=previous.get("mlflow", {}).get("run_id") if resume else None,
+                parent_run_id=parent_run_id,
                 tags={
                     "zoo.model": model,
                     "zoo.dataset": dataset,
@@ -471,6 +505,10 @@ def run(
                         step = max(len(next(iter(history.values()), [])) - 1, 0)
                         logger.log(test_metrics, step)
                     status = "FINISHED"
+                    if data.extras.get("vocabulary"):
+                        from zoo.text import log_run_embeddings
+
+                        log_run_embeddings(net, data.extras["vocabulary"], run_dir, handle)
             except KeyboardInterrupt:
                 status = "KILLED"
                 summary["failure"] = "interrupted"

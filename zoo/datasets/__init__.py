@@ -18,7 +18,7 @@ from zoo.datasets.base import TARGETS, Dataset, from_arrays, make_targets
 from zoo.errors import unknown
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {}
-_BUILTINS = ("zoo.datasets.images",)
+_BUILTINS = ("zoo.datasets.images", "zoo.datasets.text")
 _EXTRA_BUILTINS: list[str] = []
 
 
