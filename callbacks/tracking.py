@@ -7,7 +7,6 @@ ends (MLflow's own Keras callback logs asynchronously).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +130,3 @@ def ui_command(uri: str) -> str:
         return f"open {uri}"
     return f"mlflow ui --backend-store-uri {uri}"
 
-
-def store_is_local_file(uri: str) -> bool:
-    return uri.startswith("sqlite:///") or uri.startswith("file:") or os.path.isabs(uri)
