@@ -132,6 +132,21 @@ def test_kim_cnn_parameters_follow_the_paper():
         zoo.build("kim_cnn", input_shape=(4,), vocabulary_size=1000)
 
 
+def test_kim_cnn_word_dropout_drops_whole_words():
+    net = zoo.build(
+        "kim_cnn", input_shape=(40,), vocabulary_size=50, word_dropout=0.5, include_top=False
+    )
+    drop = net.get_layer("word_dropout")
+    x = np.ones((8, 40, 300), dtype="float32")
+    out = np.asarray(drop(x, training=True))
+    kept = (out != 0).all(axis=-1)
+    # each token's 300 entries are kept or dropped together, about half the tokens go
+    np.testing.assert_array_equal((out != 0).any(axis=-1), kept)
+    assert 0.3 < kept.mean() < 0.7
+    np.testing.assert_allclose(out[kept], 2.0)
+    np.testing.assert_array_equal(np.asarray(drop(x, training=False)), x)
+
+
 def test_embedding_bag_mean_ignores_padding():
     net = zoo.build("embedding_bag", input_shape=(6,), vocabulary_size=10, include_top=False)
     table = net.get_layer("embedding").embeddings.numpy()

@@ -201,6 +201,7 @@ def kim_cnn(
     activation: str = "relu",
     dropout: float = 0.5,
     embedding_dropout: float = 0.0,
+    word_dropout: float = 0.0,
     max_norm: float | None = 3.0,
     embedding_init_scale: float = 0.25,
     vocabulary: Sequence[str] | None = None,
@@ -214,7 +215,9 @@ def kim_cnn(
     ``rand`` draws embeddings uniformly from [-0.25, 0.25] (``embedding_init_scale``) and trains
     them; ``static`` freezes pretrained ``vectors``; ``nonstatic`` fine-tunes them;
     ``multichannel`` has one frozen and one fine-tuned channel, each filter sees both.
-    ``embedding_dropout`` (not in the paper, default 0) drops word-vector entries in training.
+    ``embedding_dropout`` (not in the paper, default 0) drops word-vector entries in training;
+    ``word_dropout`` (not in the paper either, default 0) drops whole words: every entry of a
+    token's vector at once, as if the word were missing from the sentence.
     """
     _check(vocabulary_size, input_shape, name)
     check_top(include_top, weights, classes, name)
@@ -254,6 +257,8 @@ def kim_cnn(
             )
         ]
         x = embeds[0](inputs)
+    if word_dropout:
+        x = layers.Dropout(word_dropout, noise_shape=(None, None, 1), name="word_dropout")(x)
     if embedding_dropout:
         x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
     pooled = []
