@@ -162,6 +162,21 @@ def test_onehot_bag_is_the_mean_of_one_hot_vectors():
     np.testing.assert_allclose(out[0], [0, 0, 2 / 3, 0, 1 / 3, 0], rtol=1e-6)
 
 
+def test_onehot_bag_keeps_large_token_ids_apart_under_mixed_bfloat16():
+    # bfloat16 has 8 significant bits: 12345 would round to 12352 and 301 to 300
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        net = zoo.build(
+            "onehot", input_shape=(4,), vocabulary_size=20000, include_top=False, hidden_units=0
+        )
+        out = net.predict(np.array([[12345, 301, 12352, 0]], dtype="int32"), verbose=0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    out = np.asarray(out, dtype="float32")[0]
+    np.testing.assert_array_equal(np.nonzero(out)[0], [301, 12345, 12352])
+
+
 def test_gru_reads_a_padded_sentence_like_the_unpadded_one():
     long = zoo.build("gru", input_shape=(7,), vocabulary_size=12, units=[4, 3])
     short = zoo.build("gru", input_shape=(3,), vocabulary_size=12, units=[4, 3])

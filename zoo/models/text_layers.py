@@ -119,7 +119,12 @@ class BagOfTokens(layers.Layer):
     def __init__(self, vocabulary_size: int, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
-        self.encoder = layers.CategoryEncoding(self.vocabulary_size, output_mode="count")
+        # Counted in float32 whatever the policy: under mixed_bfloat16 a bfloat16 count
+        # (in a compiled graph) rounds the token ids themselves to 8 significant bits, so
+        # word 12345 lands on 12352 and most words above 256 share a column with others.
+        self.encoder = layers.CategoryEncoding(
+            self.vocabulary_size, output_mode="count", dtype="float32"
+        )
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
