@@ -81,7 +81,7 @@ def test_mr_loader_shapes_and_vocabulary_from_training_split_only(mr_dir):
             assert (row[:n] != 0).all() and (row[n:] == 0).all()
 
 
-def test_kim_standardize_splits_clitics_and_drops_other_punctuation():
+def test_kim_standardize_splits_clitics_and_drops_other_punctuation(mr_dir):
     import tensorflow as tf
 
     from zoo.datasets.text import kim_standardize
@@ -89,6 +89,9 @@ def test_kim_standardize_splits_clitics_and_drops_other_punctuation():
     raw = "The 21st century's \"conan\" -- he's jean-claud (van) damme ; couldn't we'll!?"
     out = kim_standardize(tf.constant([raw])).numpy()[0].decode()
     assert out == "the 21st century 's conan he 's jean claud ( van ) damme could n't we 'll ! ?"
+    # through the loader: Kim's character class has no accented letters, so café -> caf
+    data = zoo.datasets.load("mr", directory=str(mr_dir), standardize="kim", test_split=0.02)
+    assert "caf" in data.extras["vocabulary"] and "café" not in data.extras["vocabulary"]
 
 
 def test_mr_latin1_word_survives_and_missing_folder_is_one_sentence(mr_dir, tmp_path):
