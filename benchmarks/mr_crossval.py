@@ -127,6 +127,10 @@ def main() -> None:
             "mean_fold_time_s": round(sum(r["wall_time_s"] for r in runs) / len(runs), 1),
             "mean_epochs": sum(r["epochs_completed"] or 0 for r in runs) / len(runs),
             "total_time_s": round(time.time() - started, 1),
+            # per fold, for paired comparisons: runs are deterministic for a given seed
+            "fold_accuracies": " ".join(
+                f"{100 * r['test_metrics']['test_accuracy']:.2f}" for r in runs
+            ),
             "run_dir": str(run_dir),
         }
         print(
@@ -135,6 +139,7 @@ def main() -> None:
             f"{row['mean_fold_time_s']:.0f} s per fold, {row['mean_epochs']:.1f} epochs",
             flush=True,
         )
+        print(f"  per fold: {row['fold_accuracies']}", flush=True)
         append_row(out, row)
 
 
