@@ -160,6 +160,29 @@ def test_kim_cnn_word_dropout_drops_whole_words():
     np.testing.assert_array_equal(np.asarray(drop(x, training=False)), x)
 
 
+def test_kim_cnn_pad_edges_zeroes_padding_and_pads_both_ends(tmp_path):
+    net = zoo.build(
+        "kim_cnn", input_shape=(8,), vocabulary_size=20, pad_edges=True, include_top=False
+    )
+    # every width sees width - 1 zero vectors on each side: 8 + 2 * (w - 1) - w + 1 positions
+    for width in (3, 4, 5):
+        assert net.get_layer(f"conv{width}").output.shape[1] == 8 + width - 1
+    ids = np.array([[4, 7, 9, 0, 0, 0, 0, 0]], dtype="int32")
+    before = net.predict(ids, verbose=0)
+    table = net.get_layer("embedding")
+    weights = table.get_weights()[0]
+    weights[0] = 100.0  # the padding row no longer matters
+    table.set_weights([weights])
+    np.testing.assert_allclose(net.predict(ids, verbose=0), before, rtol=1e-6)
+    plain = zoo.build("kim_cnn", input_shape=(8,), vocabulary_size=20, include_top=False)
+    assert plain.get_layer("conv5").output.shape[1] == 4
+    plain.get_layer("embedding").set_weights([weights])
+    assert not np.allclose(plain.predict(ids, verbose=0), before)
+    net.save(tmp_path / "kim.keras")
+    loaded = keras.saving.load_model(tmp_path / "kim.keras")
+    np.testing.assert_allclose(loaded.predict(ids, verbose=0), before, rtol=1e-6)
+
+
 def test_embedding_bag_mean_ignores_padding():
     net = zoo.build("embedding_bag", input_shape=(6,), vocabulary_size=10, include_top=False)
     table = net.get_layer("embedding").embeddings.numpy()

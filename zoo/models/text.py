@@ -204,6 +204,7 @@ def kim_cnn(
     word_dropout: float = 0.0,
     max_norm: float | None = 3.0,
     embedding_init_scale: float = 0.25,
+    pad_edges: bool = False,
     vocabulary: Sequence[str] | None = None,
     seed: int = 42,
     name: str = "kim_cnn",
@@ -218,6 +219,10 @@ def kim_cnn(
     ``embedding_dropout`` (not in the paper, default 0) drops word-vector entries in training;
     ``word_dropout`` (not in the paper either, default 0) drops whole words: every entry of a
     token's vector at once, as if the word were missing from the sentence.
+    ``pad_edges`` lays sentences out as Kim's code does: the padding vector is held at zero
+    and each convolution sees ``width - 1`` zero vectors before and after the sentence, so
+    the first and last words meet every position of a filter, as the middle ones do
+    (without it the first word enters a width-5 filter only at its first position).
     """
     _check(vocabulary_size, input_shape, name)
     check_top(include_top, weights, classes, name)
@@ -257,13 +262,18 @@ def kim_cnn(
             )
         ]
         x = embeds[0](inputs)
+    if pad_edges:
+        x = _layers().ZeroPaddingVectors(name="zero_padding_vectors")([x, inputs])
     if word_dropout:
         x = layers.Dropout(word_dropout, noise_shape=(None, None, 1), name="word_dropout")(x)
     if embedding_dropout:
         x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
     pooled = []
     for width in filter_sizes:
-        h = layers.Conv1D(filters, width, activation=activation, name=f"conv{width}")(x)
+        h = x
+        if pad_edges:
+            h = layers.ZeroPadding1D(width - 1, name=f"conv{width}_edges")(h)
+        h = layers.Conv1D(filters, width, activation=activation, name=f"conv{width}")(h)
         pooled.append(layers.GlobalMaxPooling1D(name=f"conv{width}_max_pool")(h))
     x = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="features")(pooled)
     x = _head(

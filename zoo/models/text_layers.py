@@ -142,3 +142,20 @@ class BagOfTokens(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ZeroPaddingVectors(layers.Layer):
+    """``[vectors, token_ids]`` -> ``vectors`` with the padding positions (token 0) set to zero.
+
+    Kim (2014)'s code holds the padding word's vector at zero; a trained embedding row would
+    let a convolution read a sentence's length from how much padding it covers.
+    """
+
+    def call(self, inputs):
+        vectors, ids = inputs
+        keep = ops.cast(ops.not_equal(ids, 0), vectors.dtype)
+        return vectors * ops.expand_dims(keep, -1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
