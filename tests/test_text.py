@@ -371,3 +371,26 @@ def test_kfold_run_nests_folds_and_reports_mean_and_std(corpus, mlflow_db):
     assert "projector/metadata.tsv" in artifacts
     words = nearest(children[0].data.tags["zoo.run_dir"], "good", k=2)
     assert len(words) == 2
+
+
+def test_fold_without_validation_split_trains_its_fixed_epochs(mr_dir):
+    # no validation: keras' CSVLogger writes "NA" in the val_ columns; the run must still finish
+    result = zoo.train(
+        "mr_embedding_bag",
+        [
+            f"mr.directory = '{mr_dir}'",
+            "mr.validation_split = 0",
+            "train.early_stopping_patience = 0",
+            "train.epochs = 2",
+            "train.precision = 'float32'",
+            "train.run_name = 'noval'",
+            "embedding_bag.embedding_dim = 8",
+        ],
+        folds=3,
+        fold=0,
+        verbose=0,
+    )
+    assert result.status == "FINISHED"
+    assert len(result.history["loss"]) == 2
+    assert "val_loss" not in result.history
+    assert 0.0 <= result.test_metrics["test_accuracy"] <= 1.0

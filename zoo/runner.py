@@ -187,7 +187,8 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             for key, value in row.items():
-                if key != "epoch" and value not in (None, ""):
+                # keras' CSVLogger writes "NA" for the val_ columns of a run without validation
+                if key != "epoch" and value not in (None, "", "NA"):
                     history.setdefault(key, []).append(float(value))
     return history
 
