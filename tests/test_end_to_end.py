@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
+from zoo.errors import ConfigError
 from zoo.logs import read_mlflow, read_tensorboard, tensorboard_tags
 
 TINY = [
@@ -179,3 +180,31 @@ def test_digits_recipe_learns_and_batch_norm_statistics_settle():
     result = zoo.train("digits_cnn", ["train.epochs = 8", "train.run_name = 'learns'"])
     assert result.test_metrics["test_accuracy"] > 0.9
     assert result.history["val_accuracy"][-1] > 0.9
+
+
+def test_weight_average_is_what_gets_tested_and_saved():
+    class LastRawWeights(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.raw = [w.copy() for w in self.model.get_weights()]
+
+    raw = LastRawWeights()
+    result = tiny_run(
+        "train.epochs = 3",
+        "train.early_stopping_patience = 0",
+        "optimizer.ema_momentum = 0.9",
+        "train.run_name = 'ema'",
+        extra_callbacks=[raw],
+    )
+    assert result.status == "FINISHED"
+    saved = keras.saving.load_model(result.run_dir / "checkpoints" / "last.keras")
+    # the saved weights are the average, not the last step's weights
+    assert any(not np.allclose(a, b) for a, b in zip(saved.get_weights(), raw.raw, strict=True))
+    data = zoo.datasets.load("digits", train_size=300, batch_size=32)
+    accuracy = saved.evaluate(data.test, return_dict=True, verbose=0)["accuracy"]
+    assert accuracy == pytest.approx(result.test_metrics["test_accuracy"])
+    with pytest.raises(ConfigError, match="early stopping restores"):
+        tiny_run(
+            "train.early_stopping_patience = 2",
+            "optimizer.ema_momentum = 0.9",
+            "train.run_name = 'ema-es'",
+        )

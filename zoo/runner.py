@@ -51,8 +51,14 @@ def make_optimizer(
     weight_decay: float | None = None,
     clipnorm: float | None = None,
     rho: float = 0.95,
+    ema_momentum: float | None = None,
 ):
-    """A Keras optimizer by name; ``learning_rate`` may be a float or a schedule."""
+    """A Keras optimizer by name; ``learning_rate`` may be a float or a schedule.
+
+    ``ema_momentum`` (e.g. 0.99) keeps an exponential moving average of the weights (Polyak
+    & Juditsky 1992) and puts it in place of the weights when training ends; the average
+    spans about ``1 / (1 - ema_momentum)`` steps.
+    """
     import keras
 
     if name not in OPTIMIZERS:
@@ -60,6 +66,12 @@ def make_optimizer(
     common: dict[str, Any] = {"learning_rate": learning_rate}
     if clipnorm:
         common["clipnorm"] = clipnorm
+    if ema_momentum is not None:
+        if not 0.0 < ema_momentum < 1.0:
+            raise ConfigError(
+                f"optimizer.ema_momentum must be between 0 and 1, not {ema_momentum}."
+            )
+        common.update(use_ema=True, ema_momentum=float(ema_momentum))
     if weight_decay and name != "adamw":
         common["weight_decay"] = weight_decay
     if name == "adam":
@@ -353,6 +365,12 @@ def run(
                 metrics=metrics,
                 target=target,
             )
+        if early_stopping_patience and getattr(net.optimizer, "use_ema", False):
+            raise ConfigError(
+                "optimizer.ema_momentum averages the weights up to the end of training, "
+                "but early stopping restores one epoch's own weights: set "
+                "train.early_stopping_patience = 0 or optimizer.ema_momentum = None."
+            )
         trainable, non_trainable = count_params(net)
         _say(
             f"model {model}: {trainable:,} trainable + {non_trainable:,} non-trainable parameters, "
@@ -492,6 +510,10 @@ def run(
                         verbose=fit_verbose,
                         shuffle=False,
                     )
+                if getattr(net.optimizer, "use_ema", False) and not nan_guard.reason:
+                    # fit() has put the averaged weights in place: they are what gets tested
+                    net.save(ckpt_dir / "last.keras")
+                    _say("weights: the exponential moving average (optimizer.ema_momentum)")
                 history = _read_history(run_dir / "history.csv")
                 if nan_guard.reason:
                     summary["failure"] = nan_guard.reason
