@@ -322,7 +322,7 @@ def test_nearest_words_by_cosine_similarity(tmp_path):
         nearest(net, "zebra", vocabulary=vocab)
 
 
-def test_kfold_run_nests_folds_and_reports_mean_and_std(corpus, mlflow_db):
+def test_kfold_run_nests_folds_and_reports_mean_and_std(corpus, mlflow_db, capsys):
     from zoo.cli import main
 
     code = main(
@@ -373,6 +373,16 @@ def test_kfold_run_nests_folds_and_reports_mean_and_std(corpus, mlflow_db):
     assert "projector/metadata.tsv" in artifacts
     words = nearest(children[0].data.tags["zoo.run_dir"], "good", k=2)
     assert len(words) == 2
+    # the same from the command line, and a word the run never saw is one sentence, exit 2
+    capsys.readouterr()
+    assert main(["nearest", str(parent / "fold-01"), "good", "-k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "good" and [line.split()[1] for line in lines[1:]] == [w for w, _ in words]
+    assert main(["nearest", str(parent / "fold-01"), "zzzunseen"]) == 2
+    assert "not in the model's vocabulary" in capsys.readouterr().err
+    assert main(["nearest", str(parent / "no-such-run"), "good"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "neither a run directory nor a .keras file" in out.err
 
 
 def test_fold_without_validation_split_trains_its_fixed_epochs(mr_dir):

@@ -22,6 +22,7 @@ COMMANDS = {
     "find-lr": ("callbacks.lr_finder", "learning-rate range test: sweep, plot, suggested rate"),
     "compare": ("zoo.compare", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
+    "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
 }
 
 

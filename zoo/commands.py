@@ -1,4 +1,4 @@
-"""The ``zoo list``, ``zoo info`` and ``zoo train`` commands (no TensorFlow at import time)."""
+"""The ``zoo list``, ``info``, ``train`` and ``nearest`` commands (no TensorFlow at import time)."""
 
 from __future__ import annotations
 
@@ -132,3 +132,30 @@ def train_main(args: argparse.Namespace) -> int:
         bindings.append(f"train.folds = {int(args.folds)}")
     result = train(args.recipe, bindings)
     return 0 if result.status == "FINISHED" else 1
+
+
+def add_nearest_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "run",
+        help="a text run's directory: runs/<experiment>/<run>, or a fold-NN folder of a k-fold run",
+    )
+    p.add_argument("words", nargs="+", help="the word(s) to look up")
+    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+
+
+def nearest_main(args: argparse.Namespace) -> int:
+    from zoo.text import load_model_and_vocabulary, nearest
+
+    if args.k < 1:
+        raise ConfigError(f"-k must be at least 1, not {args.k}.")
+    model, vocabulary = load_model_and_vocabulary(args.run)  # once for all the words
+    if vocabulary is None:
+        raise ConfigError(
+            f"{args.run} has no vocabulary.txt beside it: give a text run's directory."
+        )
+    found = {w: nearest(model, w, k=args.k, vocabulary=vocabulary) for w in args.words}
+    for word, neighbours in found.items():
+        print(word)
+        for neighbour, score in neighbours:
+            print(f"  {score:6.3f}  {neighbour}")
+    return 0

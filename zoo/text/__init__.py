@@ -31,8 +31,11 @@ def _run_dir(source: Any) -> Path | None:
     return None
 
 
-def _load(source: Any):
-    """(model, vocabulary or None) from a Model, a ``.keras`` file, a run dir or a RunResult."""
+def load_model_and_vocabulary(source: Any):
+    """(model, vocabulary or None) from a Model, a ``.keras`` file, a run dir or a RunResult.
+
+    A run dir gives its ``vocabulary.txt`` and its best checkpoint (else its last one).
+    """
     import keras
 
     from zoo.models import text_layers  # noqa: F401  (registers the custom layers)
@@ -84,7 +87,7 @@ def nearest(
     ``model_or_run`` is a keras Model (then pass ``vocabulary``, e.g.
     ``Dataset.extras["vocabulary"]``), a ``.keras`` file, a run directory or a RunResult.
     """
-    model, found_vocab = _load(model_or_run)
+    model, found_vocab = load_model_and_vocabulary(model_or_run)
     vocabulary = list(vocabulary) if vocabulary is not None else found_vocab
     if vocabulary is None:
         raise ConfigError("nearest needs the vocabulary: pass vocabulary=[...] or a run dir.")
@@ -113,7 +116,7 @@ def export_projector(
     ``out_dir`` is the run's ``tensorboard/`` folder. Padding and ``[UNK]`` are left out; the
     first ``max_words`` (most frequent) words are written.
     """
-    model, found_vocab = _load(model_or_run)
+    model, found_vocab = load_model_and_vocabulary(model_or_run)
     vocabulary = list(vocabulary) if vocabulary is not None else found_vocab
     if vocabulary is None:
         raise ConfigError("export_projector needs the vocabulary: pass vocabulary=[...].")
