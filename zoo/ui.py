@@ -203,8 +203,14 @@ def wait_until_up(servers: Sequence[Server], timeout: float = 180.0, poll: float
     return time.monotonic() - started
 
 
-def stop(server: Server, timeout: float = 15.0) -> int | None:
-    """Stop a server and every process of its group: SIGTERM, then SIGKILL after ``timeout``."""
+STOP_TIMEOUT = 15.0  # seconds a server gets after SIGTERM, then again after SIGKILL
+
+
+def stop(server: Server, timeout: float = STOP_TIMEOUT) -> int | None:
+    """Stop a server and every process of its group: SIGTERM, then SIGKILL after ``timeout``.
+
+    At worst this takes ``2 * timeout`` (a process that outlives SIGKILL's wait too).
+    """
     process = server.process
     if process is None:
         return None
