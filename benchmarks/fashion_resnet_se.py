@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             f"fashion_mnist.train_size = {args.train_size or None}",
             "train.experiment = 'bench-fashion-se'",
             f"train.runs_dir = '{OUT / 'runs'}'",
-            "train.verbose = 2",
         ]
-        result = zoo.train(f"fashion_{name}", bindings)
+        result = zoo.train(f"fashion_{name}", bindings, verbose=2)
         rows.append(
             {
                 "model": name,

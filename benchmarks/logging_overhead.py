@@ -61,7 +61,7 @@ def main() -> None:
     import keras
 
     import zoo
-    from callbacks.tracking import client, experiment_id, mlflow_run
+    from zoo.tracking import client, experiment_id, mlflow_run
 
     tmp = Path(tempfile.mkdtemp(prefix="zoo-overhead-"))
     uri = f"sqlite:///{tmp / 'mlflow.db'}"

@@ -38,7 +38,7 @@ def main() -> None:
     stamp = time.strftime("%H%M%S")
 
     import zoo
-    from callbacks.lr_finder import find_lr
+    from zoo.training.lr_sweep import find_lr
 
     data = [
         f"fashion_mnist.train_size = {args.train_size}",

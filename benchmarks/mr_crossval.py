@@ -58,7 +58,7 @@ def append_row(out: Path, row: dict) -> None:
 def first_folds(recipe: str, bindings: list[str], folds: int, n: int):
     """Folds 0..n-1 of a ``folds``-way split as separate runs (no parent run)."""
     import zoo
-    from zoo.crossval import fold_statistics
+    from zoo.training.crossval import fold_statistics
 
     runs = []
     name = next(b for b in bindings if b.startswith("train.run_name")).split("'")[1]

@@ -1,8 +1,9 @@
-"""Training callbacks: the side-by-side logger, MLflow run handling, learning-rate schedules,
-plateau reduction and the learning-rate range test.
+"""Training callbacks: the side-by-side logger, learning-rate schedules, plateau reduction,
+the NaN stop and the learning-rate range test. This package imports nothing from ``zoo``
+but ``zoo.errors``; the training path (``zoo.training``) puts the callbacks together.
 
 Importing this package is cheap (no TensorFlow); the Keras callbacks live in submodules:
-``callbacks.logger.SideBySideLogger``, ``callbacks.tracking``, ``callbacks.schedules``,
+``callbacks.logger.SideBySideLogger``, ``callbacks.schedules``,
 ``callbacks.plateau.PlateauScaler``, ``callbacks.lr_finder``; the gin configurables that build
 schedules (``warmup_cosine``, ``one_cycle``, ``plateau``...) are in ``callbacks.schedule_config``.
 """
@@ -24,7 +25,6 @@ _LAZY = {
     "SchedulePosition": "callbacks.schedules",
     "PlateauScaler": "callbacks.plateau",
     "make_schedule": "callbacks.schedule_config",
-    "find_lr": "callbacks.lr_finder",
     "lr_range_test": "callbacks.lr_finder",
 }
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import keras
 
-from callbacks.tracking import log_metrics
-
 
 def current_learning_rate(optimizer) -> float:
     """The learning rate the optimizer applies now (schedules evaluated at its step)."""
@@ -104,7 +102,7 @@ class SideBySideLogger(keras.callbacks.Callback):
                     tf.summary.scalar(key, value, step=step)
             self.writer.flush()
         if self.client is not None and self.run_id is not None:
-            log_metrics(self.client, self.run_id, clean, step)
+            _log_mlflow(self.client, self.run_id, clean, step)
         self.last_logged = clean
 
     # -- Keras hooks -------------------------------------------------------------------------
@@ -163,6 +161,18 @@ class SideBySideLogger(keras.callbacks.Callback):
             self._writer.flush()
             self._writer.close()
             self._writer = None
+
+
+def _log_mlflow(client, run_id: str, metrics: dict[str, float], step: int) -> None:
+    """One synchronous ``log_batch`` (the value is in the store when the epoch ends)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+    if items:
+        client.log_batch(run_id, metrics=items)
 
 
 def _is_number(value) -> bool:

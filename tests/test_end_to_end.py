@@ -132,7 +132,7 @@ def test_interrupt_marks_run_killed_and_resume_continues(tmp_path, mlflow_db):
     assert summary["epochs_completed"] == 1
     first_id = summary["mlflow"]["run_id"]
 
-    result = tiny_run("train.epochs = 3", "train.run_name = 'stopped'", "train.resume = True")
+    result = tiny_run("train.epochs = 3", "train.run_name = 'stopped'", resume=True)
     assert result.status == "FINISHED"
     assert result.mlflow_run_id == first_id
     assert len(result.history["loss"]) == 3

@@ -263,7 +263,7 @@ def test_runner_schedule_plateau_and_resume(tmp_path, mlflow_db):
     run_dir = tmp_path / "runs" / "digits" / "sched"
     saved = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
     assert saved.optimizer._learning_rate.scale == 0.5  # the factor is in the saved model
-    result = zoo.train("digits_cnn", [*TINY, "train.run_name = 'sched'", "train.resume = True"])
+    result = zoo.train("digits_cnn", [*TINY, "train.run_name = 'sched'"], resume=True)
     assert result.status == "FINISHED"
     # 8 steps per epoch (ceil(255 / 32)), 24 in all, warm-up 8 steps to 0.002 (the recipe's
     # rate), cosine to 0.001 at step 24. Logged at each epoch's end: the rate of the next step.

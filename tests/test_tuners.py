@@ -229,11 +229,11 @@ train.epochs = 1
     real_build = tuners.trial.build_trial
     builds = []
 
-    def interrupting_build():
+    def interrupting_build(*args, **kwargs):
         builds.append(1)
         if len(builds) == 3:
             raise KeyboardInterrupt
-        return real_build()
+        return real_build(*args, **kwargs)
 
     monkeypatch.setattr(tuners.trial, "build_trial", interrupting_build)
     with pytest.raises(KeyboardInterrupt):

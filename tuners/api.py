@@ -65,6 +65,7 @@ def tune(
     *,
     dry_run: bool = False,
     verbose: int = 1,
+    mlflow: bool = True,
     **overrides: Any,
 ) -> TuneResult | str:
     """Search the recipe's ``tune.space``; ``overrides`` are ``tune.*`` names (backend=...).
@@ -81,7 +82,7 @@ def tune(
         path = parse(recipe, bindings)
     settings = settings_from_gin(**overrides)
     train = train_settings()
-    report = dry_run_report(settings, int(train["epochs"]))
+    report = dry_run_report(settings, int(train.epochs))
     if dry_run:
         return report
     _say(report)
@@ -89,8 +90,8 @@ def tune(
     name = settings.name or (
         settings.algorithm if settings.backend == "keras-tuner" else f"ray-{settings.search}"
     )
-    experiment = train["experiment"]
-    tune_dir = (Path(train["runs_dir"]) / experiment / f"tune-{name}").resolve()
+    experiment = train.experiment
+    tune_dir = (Path(train.runs_dir) / experiment / f"tune-{name}").resolve()
     state_file = tune_dir / "tune.json"
     previous = (
         json.loads(state_file.read_text())
@@ -106,26 +107,27 @@ def tune(
     tune_dir.mkdir(parents=True, exist_ok=True)
     recipe_text = inline_includes(path.read_text(), str(path.parent)) if path is not None else ""
 
-    from callbacks.tracking import absolute_uri, log_params, mlflow_run, tracking_uri
+    import contextlib
+
     from zoo.config import scalar_params
-    from zoo.runner import _no_mlflow
+    from zoo.tracking import absolute_uri, log_params, mlflow_run, tracking_uri
 
     description = (
         f"keras-tuner {settings.algorithm}"
         if settings.backend == "keras-tuner"
         else f"Ray Tune ({settings.search} search, {settings.scheduler} scheduler)"
     )
-    use_mlflow = bool(train.get("mlflow", True))
+    use_mlflow = mlflow
     ctx_manager = (
         mlflow_run(
             experiment,
             f"tune-{name}",
-            uri=train.get("tracking_uri"),
+            uri=train.tracking_uri,
             run_id=previous.get("mlflow_run_id"),
             tags={"zoo.tuning": description, "zoo.run_dir": str(tune_dir)},
         )
         if use_mlflow
-        else _no_mlflow()
+        else contextlib.nullcontext(None)
     )
     with ctx_manager as parent:
         uri = absolute_uri(tracking_uri()) if parent is not None else None
@@ -158,11 +160,11 @@ def tune(
         if settings.backend == "keras-tuner":
             from tuners import keras_backend
 
-            records = keras_backend.search(ctx, settings, int(train["epochs"]), verbose)
+            records = keras_backend.search(ctx, settings, int(train.epochs), verbose)
         else:
             from tuners import ray_backend
 
-            records = ray_backend.search(ctx, settings, int(train["epochs"]), verbose)
+            records = ray_backend.search(ctx, settings, int(train.epochs), verbose)
         result = _report(ctx, settings, records, path, recipe_text, bindings, description, parent)
     _restore_gin(recipe, bindings)
     return result
@@ -178,8 +180,8 @@ def _restore_gin(recipe, bindings) -> None:
 
 
 def _report(ctx, settings, records, path, recipe_text, bindings, description, parent):
-    from callbacks.tracking import log_metrics
     from tuners import results
+    from zoo.tracking import log_metrics
 
     space = settings.parsed_space()
     if not records:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tuners import trial as trial_lib
 from tuners.space import Space, TuneSettings, encode
-from tuners.trial import Stopwatch, TrialRecord, parse_trial, save_record, trial_logging
+from tuners.trial import Stopwatch, TrialRecord, parse_trial, save_record, trial_options
 
 
 def declare(hp, space: Space) -> None:
@@ -69,12 +69,15 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
             declare(hp, space)
             if self.discovering:
                 return None
-            parse_trial(ctx.recipe_text, ctx.bindings, active_values(hp, space), ctx.recipe_dir)
-            self.setup = trial_lib.build_trial()
-            return self.setup.net
+            values = active_values(hp, space)
+            parse_trial(ctx.recipe_text, ctx.bindings, values, ctx.recipe_dir)
+            trial_id = self.trial.trial_id
+            name = f"{ctx.name}-trial-{trial_id}"
+            self.current = trial_lib.build_trial(ctx, trial_options(ctx, trial_id, name, values))
+            return self.current.net
 
         def fit(self, hp, model, *args, **kwargs):
-            return _fit_trial(ctx, self.trial, hp, space, self.setup, model, kwargs, train_epochs)
+            return _fit_trial(self.current, self.trial, model, kwargs, train_epochs)
 
     algorithms = {
         "hyperband": kt.Hyperband,
@@ -115,34 +118,28 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
     return _records(ctx, tuner)
 
 
-def _fit_trial(ctx, trial, hp, space, setup, model, kwargs, train_epochs):
+def _fit_trial(current, trial, model, kwargs, train_epochs):
+    """Fit a built trial on the training path with keras-tuner's budget and callbacks."""
+    import dataclasses
+
     import keras
 
-    values = active_values(hp, space)
     epochs = kwargs.pop("epochs", None) or train_epochs
     initial_epoch = kwargs.pop("initial_epoch", 0) or 0
-    callbacks = list(kwargs.pop("callbacks", []))
-    trial_dir = ctx.tune_dir / "trials" / trial.trial_id
+    values = dict(current.options.params)
+    options = dataclasses.replace(
+        current.options,
+        extra_callbacks=tuple(kwargs.pop("callbacks", [])),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+    )
+    current.setup.net = model  # Hyperband loaded a promoted trial's weights into it
+    current.setup.params.update({"tuner.trial_id": trial.trial_id, "tuner.epochs": epochs})
     watch = Stopwatch()
-    run_name = f"{ctx.name}-trial-{trial.trial_id}"
-    with trial_logging(
-        experiment=ctx.experiment,
-        run_name=run_name,
-        values={**values, "tuner.trial_id": trial.trial_id, "tuner.epochs": epochs},
-        log_dir=trial_dir / "tensorboard",
-        parent_run_id=ctx.parent_run_id,
-        tracking_uri=ctx.tracking_uri,
-    ) as logger:
-        history = model.fit(
-            setup.data.train,
-            validation_data=setup.data.validation,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=[*callbacks, logger],
-            verbose=ctx.fit_verbose,
-            shuffle=False,
-        )
-        run_id = getattr(logger, "mlflow_run_id", None)
+    try:
+        result = trial_lib.fit_trial(current, options)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     record = TrialRecord(
         trial=trial.trial_id,
         values=values,
@@ -150,11 +147,15 @@ def _fit_trial(ctx, trial, hp, space, setup, model, kwargs, train_epochs):
         epochs=epochs - initial_epoch,
         total_epochs=epochs,
         time_s=watch.seconds,
-        mlflow_run_id=run_id,
-        history={k: [float(x) for x in v] for k, v in history.history.items()},
+        mlflow_run_id=result.mlflow_run_id,
+        history=result.fit_history,
     )
-    save_record(record, trial_dir / "record.json")
-    keras.mixed_precision.set_global_policy("float32")
+    save_record(record, current.run_dir.path / "record.json")
+    history = keras.callbacks.History()
+    history.history = {k: list(v) for k, v in result.fit_history.items()}
+    history.epoch = list(
+        range(initial_epoch, initial_epoch + len(next(iter(history.history.values()), [])))
+    )
     return history
 
 

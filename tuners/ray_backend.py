@@ -53,22 +53,51 @@ def ray_space(space: Space) -> dict[str, Any]:
 
 
 def _trainable(config: dict, *, ctx, space: Space, max_t: int, checkpoint: bool) -> None:
-    """One Ray trial: re-parse gin, build, train up to ``max_t`` epochs, report each epoch."""
-    import keras
+    """One Ray trial: re-parse gin, then the training path of ``zoo train`` for up to
+    ``max_t`` epochs, reporting each epoch to Ray."""
     from ray import tune
 
-    from tuners.trial import build_trial, parse_trial, trial_logging
+    from tuners.trial import build_trial, fit_trial, parse_trial, trial_options
 
     values = space.active(config)
     parse_trial(ctx.recipe_text, ctx.bindings, values, ctx.recipe_dir)
-    setup = build_trial()
     trial_id = tune.get_context().get_trial_id()
-    initial_epoch = 0
+    initial_epoch, weights = _restored()
+    options = trial_options(
+        ctx,
+        trial_id,
+        f"{ctx.name}-{trial_id}",
+        {**values, "ray.trial_id": trial_id},
+        callbacks=[_reporter(checkpoint)],
+        epochs=max_t,
+        initial_epoch=initial_epoch,
+    )
+    trial = build_trial(ctx, options)
+    if weights is not None:
+        trial.net.load_weights(weights)
+    fit_trial(trial)
+
+
+def _restored() -> tuple[int, str | None]:
+    """The epoch and weights file of the checkpoint Ray restores this trial from, if any."""
+    from ray import tune
+
     restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as folder:
-            setup.net.load_weights(str(Path(folder) / "model.weights.h5"))
-            initial_epoch = int((Path(folder) / "epoch.txt").read_text())
+    if restored is None:
+        return 0, None
+    folder = Path(tempfile.mkdtemp(prefix="zoo-ray-restore-"))
+    with restored.as_directory() as source:
+        weights = folder / "model.weights.h5"
+        weights.write_bytes((Path(source) / "model.weights.h5").read_bytes())
+        epoch = int((Path(source) / "epoch.txt").read_text())
+    return epoch, str(weights)
+
+
+def _reporter(checkpoint: bool):
+    """A Keras callback that reports each epoch's metrics (and a checkpoint) to Ray."""
+    import keras
+    from ray import tune
+
     watch = Stopwatch()
 
     class Report(keras.callbacks.Callback):
@@ -83,23 +112,7 @@ def _trainable(config: dict, *, ctx, space: Space, max_t: int, checkpoint: bool)
                 (Path(folder) / "epoch.txt").write_text(str(epoch + 1))
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    with trial_logging(
-        experiment=ctx.experiment,
-        run_name=f"{ctx.name}-{trial_id}",
-        values={**values, "ray.trial_id": trial_id},
-        log_dir=ctx.tune_dir / "trials" / trial_id / "tensorboard",
-        parent_run_id=ctx.parent_run_id,
-        tracking_uri=ctx.tracking_uri,
-    ) as logger:
-        setup.net.fit(
-            setup.data.train,
-            validation_data=setup.data.validation,
-            epochs=max_t,
-            initial_epoch=initial_epoch,
-            callbacks=[logger, Report()],
-            verbose=0,
-            shuffle=False,
-        )
+    return Report()
 
 
 def _scheduler(settings: TuneSettings, max_t: int):
@@ -242,7 +255,7 @@ def _close_mlflow_runs(ctx, records: list[TrialRecord]) -> None:
     """
     if ctx.parent_run_id is None:
         return
-    from callbacks.tracking import client
+    from zoo.tracking import client
 
     mlflow_client = client(ctx.tracking_uri)
     parent = mlflow_client.get_run(ctx.parent_run_id)

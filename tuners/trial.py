@@ -1,15 +1,19 @@
-"""One trial, the same for both backends: bind its values into gin, build, compile, log.
+"""One trial, the same for both backends: bind its values into gin, then train it on the
+training path of ``zoo train`` (``zoo.training``).
 
 A trial re-parses the recipe with its values appended as bindings (``gin.clear_config``
-first: a finalized gin config is locked, and a Ray worker has no config at all), then builds
-data, model and optimizer with the runner's own pieces, so a trial trains exactly what
-``zoo train`` would train with the same bindings.
+first: a finalized gin config is locked, and a Ray worker has no config at all), then calls
+the same setup phase (seed, data, model, optimizer with its schedule) and the same
+tracking / fit / record phases as ``zoo train``, with the tuner's callbacks and budget. A
+trial therefore trains exactly what ``zoo train`` would train with the same bindings:
+schedule, plateau reduction, early stopping, the NaN stop, precision and seed included. It
+lives in ``trials/<id>/`` of the tuning folder, laid out like a run directory, and in an
+MLflow run nested under the tuning run; it does not look at the test split.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import logging
 import re
@@ -86,55 +90,80 @@ def parse_trial(
         parse(None, [b], clear=False)
 
 
-def train_settings() -> dict[str, Any]:
-    """The ``train.*`` values in force: the runner's defaults overlaid with gin's bindings."""
-    from zoo.runner import run
+def train_settings():
+    """The ``train.*`` settings gin holds now (:class:`zoo.training.TrainSettings`)."""
+    from zoo.training.settings import current_settings
 
-    settings = {
-        name: p.default
-        for name, p in inspect.signature(run).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    settings.update(gin.get_bindings("zoo.train"))
-    return settings
+    return current_settings()
+
+
+def trial_options(
+    ctx,
+    trial_id: str,
+    run_name: str,
+    values: Mapping[str, Any],
+    *,
+    callbacks: Sequence[Any] = (),
+    epochs: int | None = None,
+    initial_epoch: int | None = None,
+):
+    """How a trial runs: in ``trials/<id>/``, nested under the tuning run, with the tuner's
+    callbacks and budget, its values logged as params, no test split and no signal handlers
+    of its own (the search owns the process)."""
+    from zoo.training.settings import RunOptions
+
+    return RunOptions(
+        run_dir=ctx.tune_dir / "trials" / trial_id,
+        run_name=run_name,
+        parent_run_id=ctx.parent_run_id,
+        mlflow=ctx.parent_run_id is not None,
+        extra_callbacks=tuple(callbacks),
+        verbose=ctx.fit_verbose,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        params=dict(values),
+        tags={"zoo.tuning_trial": run_name},
+        test=False,
+        checkpoints=False,
+        handle_signals=False,
+        announce=False,
+    )
 
 
 @dataclass
 class TrialSetup:
-    """What a trial trains: data, compiled model and the ``train.*`` settings."""
+    """A trial ready to fit: the run's setup and its directory."""
 
-    data: Any
-    net: Any
-    train: dict[str, Any]
+    setup: Any
+    run_dir: Any
+    options: Any
+
+    @property
+    def net(self):
+        return self.setup.net
+
+    @property
+    def data(self):
+        return self.setup.data
 
 
-def build_trial() -> TrialSetup:
-    """Seed, load data, build and compile the model as gin is now configured."""
-    import keras
+def build_trial(ctx, options) -> TrialSetup:
+    """The setup phase of ``zoo train`` for gin's current (trial) configuration."""
+    from zoo.training.rundir import open_run_dir
+    from zoo.training.setup import prepare
 
-    from zoo import datasets, registry
-    from zoo.runner import build_model, compile_model, resolve_loss
+    settings = train_settings()
+    if ctx.tracking_uri:
+        settings = settings.replace(tracking_uri=ctx.tracking_uri)
+    run_dir = open_run_dir(settings, options)
+    return TrialSetup(prepare(settings, run_dir, options), run_dir, options)
 
-    t = train_settings()
-    registry.get_spec(t["model"])
-    loss_name = resolve_loss(t["loss"], t["target"])
-    keras.mixed_precision.set_global_policy(t["precision"])
-    keras.utils.set_random_seed(t["seed"])
-    data = datasets.load(
-        t["dataset"], batch_size=t["batch_size"], target=t["target"], seed=t["seed"]
-    )
-    next(iter(data.train))  # as the runner does: the same random state when the model is built
-    net = build_model(t["model"], data, loss_name, t["from_logits"])
-    compile_model(
-        net,
-        loss_name=loss_name,
-        from_logits=t["from_logits"],
-        optimizer=t["optimizer"],
-        learning_rate=t["learning_rate"],
-        metrics=t["metrics"],
-        target=t["target"],
-    )
-    return TrialSetup(data, net, t)
+
+def fit_trial(trial: TrialSetup, options=None):
+    """The tracking, fit and record phases of ``zoo train``; returns the RunResult."""
+    from zoo.training.run import execute
+
+    return execute(trial.setup, trial.run_dir, options or trial.options)
 
 
 @dataclass
@@ -162,52 +191,6 @@ def save_record(record: TrialRecord, path: Path) -> None:
 
 def load_record(path: Path) -> TrialRecord:
     return TrialRecord(**json.loads(path.read_text()))
-
-
-@contextlib.contextmanager
-def trial_logging(
-    *,
-    experiment: str,
-    run_name: str,
-    values: Mapping[str, Any],
-    log_dir: Path,
-    parent_run_id: str | None,
-    tracking_uri: str | None,
-    operative_config: str | None = None,
-) -> Iterator[Any]:
-    """A nested MLflow run plus TensorBoard (with HParams) for one trial: yields the logger."""
-    from callbacks.logger import SideBySideLogger
-    from callbacks.tracking import log_params, mlflow_run
-    from zoo.config import scalar_params
-
-    hparams = scalar_params(dict(values))
-    if parent_run_id is None:
-        logger = SideBySideLogger(log_dir, hparams=hparams, operative_config=operative_config)
-        try:
-            yield logger
-        finally:
-            logger.close()
-        return
-    with mlflow_run(
-        experiment,
-        run_name,
-        uri=tracking_uri,
-        parent_run_id=parent_run_id,
-        tags={"zoo.tuning_trial": run_name, "zoo.run_dir": str(log_dir.resolve())},
-    ) as handle:
-        log_params(handle.client, handle.run_id, hparams)
-        logger = SideBySideLogger(
-            log_dir,
-            handle.client,
-            handle.run_id,
-            hparams=hparams,
-            operative_config=operative_config,
-        )
-        logger.mlflow_run_id = handle.run_id
-        try:
-            yield logger
-        finally:
-            logger.close()
 
 
 class Stopwatch:

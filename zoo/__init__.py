@@ -19,19 +19,22 @@ from zoo.registry import build, get_spec, info, list_models, register
 __version__ = "0.1.0"
 
 _LAZY = {
-    "train": ("zoo.runner", "train"),
-    "RunResult": ("zoo.runner", "RunResult"),
+    "train": ("zoo.training.api", "train"),
+    "RunResult": ("zoo.training.record", "RunResult"),
+    "RunStopped": ("zoo.training.stops", "RunStopped"),
+    "training": ("zoo.training", None),
+    "tracking": ("zoo.tracking", None),
     "datasets": ("zoo.datasets", None),
     "losses": ("zoo.losses", None),
     "config": ("zoo.config", None),
     "transfer": ("zoo.transfer", None),
-    "find_lr": ("callbacks.lr_finder", "find_lr"),
+    "find_lr": ("zoo.training.lr_sweep", "find_lr"),
     "compare": ("zoo.compare", None),
     "diagnose": ("zoo.diagnose", None),
     "tune": ("tuners.api", "tune"),
     "TuneResult": ("tuners.api", "TuneResult"),
     "text": ("zoo.text", None),
-    "cross_validate": ("zoo.crossval", "cross_validate"),
+    "cross_validate": ("zoo.training.crossval", "cross_validate"),
 }
 
 

@@ -19,7 +19,7 @@ COMMANDS = {
     "info": ("zoo.commands", "family, paper, parameters and multiply-adds of a model"),
     "train": ("zoo.commands", "train a recipe (file or bundled name) with --bind overrides"),
     "tune": ("tuners.cli", "search hyperparameters of a recipe with keras-tuner or Ray Tune"),
-    "find-lr": ("callbacks.lr_finder", "learning-rate range test: sweep, plot, suggested rate"),
+    "find-lr": ("zoo.training.lr_sweep", "learning-rate range test: sweep, plot, suggested rate"),
     "compare": ("zoo.compare", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
     "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
@@ -83,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as exc:
         print(f"zoo: error: {first_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("zoo: interrupted; the run's logs and checkpoints were kept.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)
+        print(
+            f"zoo: {first_line(exc) or 'interrupted'}; logs and checkpoints were kept.",
+            file=sys.stderr,
+        )
+        return code
     except BrokenPipeError:
         return 0
     except Exception:

@@ -123,14 +123,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def train_main(args: argparse.Namespace) -> int:
-    from zoo.runner import train
+    from zoo.training.api import train
 
     bindings = list(args.bind)
-    if args.resume:
-        bindings.append("train.resume = True")
     if args.folds:
         bindings.append(f"train.folds = {int(args.folds)}")
-    result = train(args.recipe, bindings)
+    result = train(args.recipe, bindings, resume=args.resume)
     return 0 if result.status == "FINISHED" else 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from collections.abc import Iterable, Sequence
@@ -13,17 +14,26 @@ import gin
 
 from zoo.errors import ConfigError, unknown
 
-# Modules whose import registers gin configurables. The runner imports `callbacks` and
-# `tuners` lazily, here, so that `zoo` never imports them at module import time.
+# Modules whose import registers gin configurables (cheap: no TensorFlow).
 CONFIGURABLE_MODULES = [
     "zoo.models",
     "zoo.datasets",
-    "zoo.runner",
+    "zoo.training.settings",
+    "zoo.training.optimizers",
     "zoo.transfer",
-    "callbacks",
     "callbacks.schedule_config",
-    "tuners.space",
 ]
+# Other installed packages add theirs through this entry-point group (``tuners`` registers
+# ``tune.*`` there, so that ``zoo train best.gin`` parses a tuning recipe's lines while the
+# core of ``zoo`` never imports ``tuners``).
+ENTRY_POINT_GROUP = "zoo.configurables"
+
+
+def plugin_modules() -> list[str]:
+    """Modules that other packages declare in the ``zoo.configurables`` entry-point group."""
+    from importlib.metadata import entry_points
+
+    return [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)]
 
 
 def register_configurables(extra: Iterable[str] = ()) -> None:
@@ -32,7 +42,10 @@ def register_configurables(extra: Iterable[str] = ()) -> None:
 
     for module in (*CONFIGURABLE_MODULES, *extra):
         importlib.import_module(module)
-    datasets._load_builtins()
+    for module in plugin_modules():
+        with contextlib.suppress(ImportError):  # a plugin that is not installed any more
+            importlib.import_module(module)
+    datasets.list_datasets()
 
 
 def source_recipes_dir() -> Path | None:

@@ -91,7 +91,7 @@ def _spawn(
 def store_uri(uri: str | None = None) -> str:
     """The project's MLflow store: ``uri``, ``$MLFLOW_TRACKING_URI``, else sqlite:///mlflow.db,
     with a relative SQLite path made absolute."""
-    from callbacks.tracking import absolute_uri
+    from zoo.tracking import absolute_uri
 
     return absolute_uri(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE)
 

@@ -45,6 +45,22 @@ def list_datasets() -> list[str]:
     return sorted(_LOADERS)
 
 
+def get_loader(name: str) -> Callable[..., Dataset]:
+    """The loader registered as ``name`` (unknown names get suggestions)."""
+    _load_builtins()
+    if name not in _LOADERS:
+        raise unknown("dataset", name, _LOADERS)
+    return _LOADERS[name]
+
+
+def supports_folds(name: str) -> bool:
+    """Whether loader ``name`` takes ``fold`` and ``folds`` (k-fold cross-validation)."""
+    import inspect
+
+    params = inspect.signature(get_loader(name)).parameters
+    return "fold" in params and "folds" in params
+
+
 def load(name: str, **kwargs: Any) -> Dataset:
     """Load dataset ``name``; keyword arguments win over gin bindings and defaults."""
     _load_builtins()
@@ -58,6 +74,8 @@ __all__ = [
     "TARGETS",
     "from_arrays",
     "list_datasets",
+    "get_loader",
+    "supports_folds",
     "load",
     "make_targets",
     "register_dataset",

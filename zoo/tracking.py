@@ -1,5 +1,8 @@
-"""MLflow runs that always end: FINISHED, FAILED (exception) or KILLED (interrupt).
+"""The tracking store: MLflow runs that always end, found again on resume.
 
+A run is FINISHED, FAILED (exception or NaN) or KILLED (interrupt or signal) when its
+``mlflow_run`` block ends; none is left RUNNING. Every run carries the tag ``zoo.run_dir``
+(its run directory), which is how ``--resume`` finds it again when ``summary.json`` is gone.
 Logging goes through ``MlflowClient`` synchronously, so values are in the store when an epoch
 ends (MLflow's own Keras callback logs asynchronously).
 """
@@ -69,6 +72,25 @@ def log_metrics(mlflow_client, run_id: str, metrics: dict[str, float], step: int
         mlflow_client.log_batch(run_id, metrics=items)
 
 
+RUN_DIR_TAG = "zoo.run_dir"
+
+
+def find_run_by_dir(experiment: str, run_dir: str | Path, uri: str | None = None) -> str | None:
+    """The id of the newest top-level run of ``experiment`` tagged with ``run_dir``, if any."""
+    mlflow_client = client(uri)
+    exp = mlflow_client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    where = str(Path(run_dir).resolve()).replace("'", "\\'")
+    runs = mlflow_client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{RUN_DIR_TAG}` = '{where}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
 class RunHandle:
     """An open MLflow run: its client and id, and the status it will end with."""
 
@@ -76,6 +98,15 @@ class RunHandle:
         self.client = mlflow_client
         self.run_id = run_id
         self.status = "FINISHED"
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        log_params(self.client, self.run_id, params)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        log_metrics(self.client, self.run_id, metrics, step)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def fail(self, reason: str) -> None:
         """End the run FAILED (without an exception), with the reason as a tag."""

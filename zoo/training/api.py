@@ -1,0 +1,38 @@
+"""``zoo.train``: a recipe and bindings in, a finished (or stopped) run out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo.training.record import RunResult
+from zoo.training.settings import RunOptions, current_settings
+
+OPTION_NAMES = set(RunOptions.__dataclass_fields__)
+
+
+def train(
+    recipe: str | Path | None = None, bindings: Sequence[str] = (), **kwargs: Any
+) -> RunResult:
+    """Parse ``recipe`` and ``bindings`` with gin, then train.
+
+    ``zoo.train("fashion_cnn", ["train.epochs = 2"])`` or ``zoo.train("x.gin", epochs=2)``:
+    keyword arguments named like ``train.*`` settings override them; the others are
+    :class:`~zoo.training.settings.RunOptions` (``resume``, ``extra_callbacks``,
+    ``verbose``, ``mlflow``, ``tensorboard``, ``parent_run_id``, ``fold``...).
+    """
+    from zoo.config import parse
+
+    path = parse(recipe, bindings, clear=recipe is not None or bool(bindings))
+    options = RunOptions(**{k: v for k, v in kwargs.items() if k in OPTION_NAMES})
+    if path is not None and options.recipe is None:
+        options.recipe = str(path)
+    settings = current_settings(**{k: v for k, v in kwargs.items() if k not in OPTION_NAMES})
+    if settings.folds and options.fold is None:
+        from zoo.training.crossval import cross_validate
+
+        return cross_validate(settings, options)
+    from zoo.training.run import run
+
+    return run(settings, options)

@@ -1,0 +1,144 @@
+"""Phase 5 of a run: the fit phases and the callbacks they train with.
+
+Phase 1 trains ``train.epochs`` epochs (or the budget a tuner gives). A transfer run with
+``transfer.fine_tune_epochs > 0`` then unfreezes its base and trains a second phase with the
+same callbacks, continuing the epoch count, at ``transfer.fine_tune_learning_rate``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.training.rundir import RunDir, read_history
+from zoo.training.settings import RunOptions
+from zoo.training.setup import Setup
+
+
+@dataclass
+class FitOutcome:
+    """What the fit phases did: the epochs reached, why they stopped early if they did."""
+
+    failure: str | None = None
+    stopped_early: bool = False
+    keras_history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def monitor_for(setup: Setup) -> str:
+    """``train.checkpoint_monitor``, or ``loss`` when there is no validation split."""
+    monitor = setup.settings.checkpoint_monitor
+    if setup.data.validation is None and monitor.startswith("val_"):
+        return "loss"
+    return monitor
+
+
+def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOptions, guard):
+    """The callbacks of every fit, in the order they must run at an epoch's end:
+    schedule, checkpoint, history row, logger, NaN stop, the caller's, early stopping, and
+    last the safe point where a deferred signal stops the run."""
+    import keras
+
+    from callbacks.guards import NaNGuard
+    from zoo.training.checkpoints import EpochCheckpoint, best_so_far
+
+    nan_guard = NaNGuard()
+    monitor = monitor_for(setup)
+    cbs: list[Any] = list(setup.schedule_callbacks)
+    if run_dir is not None and options.checkpoints:
+        best = best_so_far(read_history(run_dir.history), monitor) if run_dir.resumed else None
+        cbs.append(
+            EpochCheckpoint(
+                run_dir.checkpoints, monitor, skip=lambda: nan_guard.reason is not None, best=best
+            )
+        )
+    if run_dir is not None:
+        cbs.append(keras.callbacks.CSVLogger(str(run_dir.history), append=True))
+    cbs += [logger, nan_guard, *options.extra_callbacks]
+    if setup.settings.early_stopping_patience:
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=setup.settings.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if guard is not None:
+        cbs.append(guard.callback())
+    return cbs, nan_guard
+
+
+def fit_verbosity(verbose: int | str) -> int:
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)
+
+
+def fit_phases(setup: Setup, callbacks: list, nan_guard, options: RunOptions) -> FitOutcome:
+    """Train phase 1, then the fine-tuning phase of a transfer run; return what happened."""
+    epochs = options.epochs or setup.settings.epochs
+    start = setup.initial_epoch if options.initial_epoch is None else options.initial_epoch
+    outcome = FitOutcome()
+    if start >= epochs and not setup.fine_tune:
+        print(f"already trained for {start} epochs (train.epochs = {epochs}).", flush=True)
+    elif start < epochs:
+        _fit(setup, callbacks, options, start, epochs, outcome)
+    fine = setup.fine_tune
+    if fine and not nan_guard.reason and not setup.net.stop_training:
+        total = epochs + fine["fine_tune_epochs"]
+        if max(start, epochs) < total:
+            if start <= epochs:  # a resumed run past this point loaded the phase-2 model
+                _enter_fine_tuning(setup, fine)
+            _fit(setup, callbacks, options, max(start, epochs), total, outcome)
+    _finalize_average(setup, nan_guard, callbacks)
+    outcome.failure = nan_guard.reason
+    outcome.stopped_early = bool(setup.net.stop_training) and not nan_guard.reason
+    return outcome
+
+
+def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, outcome) -> None:
+    print(f"training epochs {start + 1}-{end}", flush=True)
+    history = setup.net.fit(
+        setup.data.train,
+        validation_data=setup.data.validation,
+        epochs=end,
+        initial_epoch=start,
+        steps_per_epoch=setup.settings.steps_per_epoch,
+        callbacks=callbacks,
+        verbose=fit_verbosity(options.verbose),
+        shuffle=False,
+    )
+    for key, values in history.history.items():
+        outcome.keras_history.setdefault(key, []).extend(float(v) for v in values)
+
+
+def _enter_fine_tuning(setup: Setup, fine: dict) -> None:
+    from zoo import transfer
+    from zoo.training.optimizers import compile_model
+    from zoo.training.setup import learning_rate
+
+    transfer.unfreeze(setup.net, from_layer=fine["fine_tune_from"])
+    rate = learning_rate(
+        setup.settings,
+        fine["fine_tune_learning_rate"],
+        setup.steps_per_epoch,
+        fine["fine_tune_epochs"],
+    )
+    compile_model(setup.net, setup.settings, rate, setup.loss_name)
+    print(
+        f"fine-tuning for {fine['fine_tune_epochs']} epochs: {transfer.trainable_report(setup.net)}",
+        flush=True,
+    )
+
+
+def _finalize_average(setup: Setup, nan_guard, callbacks) -> None:
+    """With ``optimizer.ema_momentum``, fit() has put the averaged weights in place: they
+    are what gets tested and saved as ``last.keras``."""
+    from zoo.training.checkpoints import EpochCheckpoint, save_model
+
+    if not getattr(setup.net.optimizer, "use_ema", False) or nan_guard.reason:
+        return
+    for cb in callbacks:
+        if isinstance(cb, EpochCheckpoint):
+            save_model(setup.net, cb.folder / "last.keras")
+    print("weights: the exponential moving average (optimizer.ema_momentum)", flush=True)

@@ -1,0 +1,121 @@
+"""Optimizers, losses and metrics chosen by name (part of a run's setup phase).
+
+``optimizer.*`` gin knobs configure :func:`make_optimizer`; ``train.optimizer`` names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gin
+
+from zoo.errors import ConfigError, unknown
+from zoo.training.settings import OPTIMIZERS
+
+
+@gin.configurable("optimizer", module="zoo")
+def make_optimizer(
+    name: str = "adam",
+    learning_rate: Any = 1e-3,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    rho: float = 0.95,
+    ema_momentum: float | None = None,
+):
+    """A Keras optimizer by name; ``learning_rate`` may be a float or a schedule.
+
+    ``ema_momentum`` (e.g. 0.99) keeps an exponential moving average of the weights (Polyak
+    & Juditsky 1992) and puts it in place of the weights when training ends; the average
+    spans about ``1 / (1 - ema_momentum)`` steps.
+    """
+    import keras
+
+    if name not in OPTIMIZERS:
+        raise unknown("optimizer", str(name), OPTIMIZERS)
+    common: dict[str, Any] = {"learning_rate": learning_rate}
+    if clipnorm:
+        common["clipnorm"] = clipnorm
+    if ema_momentum is not None:
+        if not 0.0 < ema_momentum < 1.0:
+            raise ConfigError(
+                f"optimizer.ema_momentum must be between 0 and 1, not {ema_momentum}."
+            )
+        common.update(use_ema=True, ema_momentum=float(ema_momentum))
+    if weight_decay and name != "adamw":
+        common["weight_decay"] = weight_decay
+    if name == "adam":
+        return keras.optimizers.Adam(**common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(weight_decay=weight_decay or 0.004, **common)
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=momentum, nesterov=nesterov, **common)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(**common)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(rho=rho, **common)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(**common)
+    return keras.optimizers.Nadam(**common)
+
+
+def make_metrics(names: Sequence[str], target: str) -> list:
+    """Metric objects by name; 'auto' picks accuracy / binary accuracy / mae+rmse by target."""
+    import keras
+
+    if names == "auto" or list(names) == ["auto"]:
+        names = {
+            "sparse": ["accuracy"],
+            "onehot": ["accuracy"],
+            "multilabel": ["binary_accuracy"],
+            "regression": ["mae", "rmse"],
+        }[target]
+    aliases = {
+        "rmse": lambda: keras.metrics.RootMeanSquaredError(name="rmse"),
+        "mae": lambda: keras.metrics.MeanAbsoluteError(name="mae"),
+        "mse": lambda: keras.metrics.MeanSquaredError(name="mse"),
+        "auc": lambda: keras.metrics.AUC(name="auc"),
+        "top5": lambda: keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+    }
+    return [aliases[n]() if n in aliases else n for n in names]
+
+
+def resolve_loss(loss: str, target: str) -> str:
+    """The loss name a run uses: ``loss``, or the default for ``target`` when 'auto'."""
+    from zoo import losses
+
+    name = losses.DEFAULT_FOR_TARGET.get(target, "mse") if loss == "auto" else loss
+    if name not in losses.LOSSES:
+        raise unknown("loss", name, losses.LOSSES)
+    return name
+
+
+def optimizer_name(train_optimizer: str) -> str:
+    """The optimizer to build: ``train.optimizer``, or ``optimizer.name`` where a recipe
+    binds that instead; both bound to different names is an error."""
+    try:
+        bound = gin.query_parameter("optimizer.name")
+    except ValueError:
+        return train_optimizer
+    if train_optimizer not in ("adam", bound):
+        raise ConfigError(
+            f"train.optimizer = {train_optimizer!r} and optimizer.name = {bound!r} disagree: "
+            "set only one of them."
+        )
+    return bound
+
+
+def compile_model(net, settings, learning_rate: Any, loss_name: str) -> Any:
+    """Compile ``net`` with the optimizer, loss and metrics ``settings`` name."""
+    from zoo import losses
+
+    net.compile(
+        optimizer=make_optimizer(
+            name=optimizer_name(settings.optimizer), learning_rate=learning_rate
+        ),
+        loss=losses.get(loss_name, from_logits=settings.from_logits),
+        metrics=make_metrics(settings.metrics, settings.target),
+    )
+    return net

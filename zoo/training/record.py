@@ -1,0 +1,191 @@
+"""Phases 6 and 7 of a run: evaluate on the test split, then record what happened.
+
+Whatever way a run ends (finished, NaN, exception, signal), :meth:`Record.write` leaves a
+``summary.json`` with its status, the MLflow run gets the same status and the summary and
+history as artifacts, and a stopped run prints the one line that resumes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.training.fit import FitOutcome, monitor_for
+from zoo.training.rundir import RunDir, history_rows, read_history, write_json
+from zoo.training.settings import RunOptions
+from zoo.training.setup import Setup
+
+
+@dataclass
+class RunResult:
+    """What a finished (or stopped) run produced."""
+
+    run_dir: Path
+    run_name: str
+    experiment: str
+    status: str
+    mlflow_run_id: str | None
+    tracking_uri: str | None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    fit_history: dict[str, list[float]] = field(default_factory=dict)  # this call's epochs
+
+
+def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
+    """The test split's metrics (``test_<metric>``), logged at the last epoch's step."""
+    if setup.data.test is None:
+        return {}
+    values = setup.net.evaluate(setup.data.test, return_dict=True, verbose=0)
+    metrics = {f"test_{k}": float(v) for k, v in values.items()}
+    logger.log(metrics, step)
+    return metrics
+
+
+class Record:
+    """The summary of one run, filled in phase by phase and written however it ends."""
+
+    def __init__(self, setup: Setup, run_dir: RunDir | None, options: RunOptions):
+        from zoo.stats import count_params
+
+        self.setup, self.run_dir, self.options = setup, run_dir, options
+        self.started = time.time()
+        self.handle = None
+        self.uri: str | None = None
+        self.history: dict[str, list[float]] = {}
+        self.test_metrics: dict[str, float] = {}
+        self.fit_history: dict[str, list[float]] = {}
+        s = setup.settings
+        trainable, frozen = count_params(setup.net)
+        self.summary: dict[str, Any] = {
+            "run_name": run_dir.name if run_dir else s.run_name,
+            "experiment": s.experiment,
+            "recipe": options.recipe,
+            "model": s.model,
+            "dataset": s.dataset,
+            "status": "RUNNING",
+            "trainable_params": trainable,
+            "non_trainable_params": frozen,
+            "input_shape": list(setup.data.input_shape),
+            "precision": setup.precision.policy,
+            "precision_reason": setup.precision.reason,
+        }
+
+    def attach(self, handle) -> None:
+        """The MLflow run this record reports to (None without MLflow)."""
+        from zoo.tracking import absolute_uri, tracking_uri
+
+        self.handle = handle
+        if handle is not None:
+            self.uri = absolute_uri(tracking_uri())
+            self.summary["mlflow"] = {"tracking_uri": self.uri, "run_id": handle.run_id}
+
+    def fitted(self, fit: FitOutcome) -> None:
+        self.fit_history = fit.keras_history
+        if fit.failure:
+            self.summary["failure"] = fit.failure
+            self.summary["status"] = "FAILED"
+            if self.handle is not None:
+                self.handle.fail(fit.failure)
+            print(f"stopped: {fit.failure}", flush=True)
+        if fit.stopped_early:
+            self.summary["stopped_early"] = True
+
+    def finished(self, test_metrics: dict[str, float]) -> None:
+        self.test_metrics = test_metrics
+        if self.summary["status"] == "RUNNING":
+            self.summary["status"] = "FINISHED"
+
+    def stopped(self, exc: BaseException) -> None:
+        """An exception or a signal ended the run: say so, and how to resume it."""
+        from zoo.training.stops import stop_reason
+
+        if isinstance(exc, KeyboardInterrupt):
+            self.summary.update(status="KILLED", failure=stop_reason(exc))
+        else:
+            self.summary.update(status="FAILED", failure=f"{type(exc).__name__}: {exc}"[:500])
+        if self.run_dir is not None and self.options.checkpoints:
+            print(f"{self.summary['failure']}; to continue: {self.resume_command()}", flush=True)
+
+    def resume_command(self) -> str:
+        recipe = self.options.recipe or "RECIPE"
+        name = self.run_dir.name if self.run_dir else "NAME"
+        exp = self.setup.settings.experiment
+        return (
+            f"zoo train {recipe} --bind \"train.experiment='{exp}'\" "
+            f"--bind \"train.run_name='{name}'\" --resume"
+        )
+
+    def write(self) -> None:
+        """``summary.json`` and the MLflow artifacts, with the status as it stands."""
+        s = self.summary
+        if self.run_dir is not None:
+            self.history = read_history(self.run_dir.history)
+            s["epochs_completed"] = history_rows(self.run_dir.history)
+        previous = self.run_dir.previous if self.run_dir is not None else {}
+        s.update(
+            final_metrics={k: v[-1] for k, v in self.history.items() if v},
+            test_metrics=self.test_metrics,
+            wall_time_s=round(time.time() - self.started + previous.get("wall_time_s", 0.0), 2),
+        )
+        self._best()
+        if self.run_dir is None:
+            return
+        write_json(self.run_dir.summary, s)
+        if self.handle is not None:
+            with contextlib.suppress(Exception):
+                self.handle.log_metrics({"wall_time_s": s["wall_time_s"]}, 0)
+                self.handle.log_artifact(self.run_dir.summary)
+                if self.run_dir.history.is_file():
+                    self.handle.log_artifact(self.run_dir.history)
+
+    def _best(self) -> None:
+        from zoo.training.checkpoints import better
+
+        monitor = monitor_for(self.setup)
+        values = self.history.get(monitor)
+        if not values:
+            return
+        is_better = better(monitor)
+        best = 0
+        for i, v in enumerate(values):
+            if is_better(v, values[best]):
+                best = i
+        self.summary["best"] = {"monitor": monitor, "epoch": best, "value": values[best]}
+
+    def result(self) -> RunResult:
+        run_dir = self.run_dir.path if self.run_dir else Path(".")
+        return RunResult(
+            run_dir=run_dir,
+            run_name=self.summary["run_name"],
+            experiment=self.summary["experiment"],
+            status=self.summary["status"],
+            mlflow_run_id=(self.summary.get("mlflow") or {}).get("run_id"),
+            tracking_uri=self.uri,
+            history=self.history,
+            test_metrics=self.test_metrics,
+            summary=self.summary,
+            fit_history=self.fit_history,
+        )
+
+
+def announce(result: RunResult, runs_dir: str, options: RunOptions) -> None:
+    """The lines a user reads last: test metrics and the commands that show the run."""
+    from zoo.tracking import ui_command
+
+    out = sys.stdout
+    if result.test_metrics:
+        print("test: " + "  ".join(f"{k[5:]} {v:.4f}" for k, v in result.test_metrics.items()))
+    print(f"run directory: {result.run_dir}", file=out)
+    if options.tensorboard:
+        print(f"TensorBoard:   tensorboard --logdir {Path(runs_dir) / result.experiment}")
+    if result.tracking_uri:
+        print(
+            f"MLflow:        {ui_command(result.tracking_uri)}   "
+            f"(experiment '{result.experiment}', run '{result.run_name}')",
+            flush=True,
+        )

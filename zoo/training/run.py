@@ -1,0 +1,83 @@
+"""One training run, top-down: settings -> run directory -> setup -> tracking -> fit phases
+-> evaluate -> record.
+
+``zoo.train`` (:mod:`zoo.training.api`) parses a recipe and bindings, then calls :func:`run`
+(or cross-validates, one :func:`run` per fold). A keras-tuner
+or Ray trial calls :func:`~zoo.training.setup.prepare` and :func:`execute` itself (its tuner
+builds the model and fits it in two calls), a cross-validation fold calls :func:`run` with
+its fold, and the learning-rate range test shares the setup and tracking phases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+
+from zoo.training.record import Record, RunResult, announce, evaluate_test
+from zoo.training.rundir import RunDir, open_run_dir
+from zoo.training.settings import RunOptions, TrainSettings
+from zoo.training.setup import Setup, global_policy_kept, prepare
+from zoo.training.stops import StopGuard
+
+
+def run(settings: TrainSettings, options: RunOptions) -> RunResult:
+    """Train as ``settings`` say, in a new or resumed run directory."""
+    run_dir = open_run_dir(settings, options)
+    with StopGuard(options.handle_signals) as guard, global_policy_kept():
+        try:
+            setup = prepare(settings, run_dir, options)
+        except BaseException:
+            _discard_if_new(run_dir, options)
+            raise
+        return execute(setup, run_dir, options, guard)
+
+
+def _discard_if_new(run_dir: RunDir, options: RunOptions) -> None:
+    """A new run that failed before training holds nothing worth keeping."""
+    if not run_dir.resumed and options.run_dir is None:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+
+
+def execute(
+    setup: Setup, run_dir: RunDir | None, options: RunOptions, guard: StopGuard | None = None
+) -> RunResult:
+    """Track, fit, evaluate and record a prepared run; the run ends with a status
+    whatever happens, and the exception (or stop) that ended it is raised again."""
+    from zoo.training.fit import fit_phases, make_callbacks
+    from zoo.training.track import open_tracking
+
+    record = Record(setup, run_dir, options)
+    with open_tracking(setup, run_dir, options) as (handle, logger):
+        record.attach(handle)
+        try:
+            callbacks, nan_guard = make_callbacks(setup, run_dir, logger, options, guard)
+            with guard.deferred() if guard is not None else contextlib.nullcontext():
+                fit = fit_phases(setup, callbacks, nan_guard, options)
+            record.fitted(fit)
+            if not fit.failure:
+                record.finished(_evaluate(setup, run_dir, logger, handle, options))
+        except BaseException as exc:
+            record.stopped(exc)
+            raise
+        finally:
+            record.write()
+    result = record.result()
+    if options.announce:
+        announce(result, setup.settings.runs_dir, options)
+    return result
+
+
+def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options) -> dict:
+    """Test metrics (when asked for) and a text model's embedding projector files."""
+    from zoo.training.rundir import history_rows
+
+    metrics: dict[str, float] = {}
+    if options.test:
+        last = history_rows(run_dir.history) - 1 if run_dir is not None else 0
+        metrics = evaluate_test(setup, logger, max(last, 0))
+        vocabulary = setup.data.extras.get("vocabulary")
+        if vocabulary and run_dir is not None:
+            from zoo.text import log_run_embeddings
+
+            log_run_embeddings(setup.net, vocabulary, run_dir.path, handle)
+    return metrics

@@ -1,0 +1,187 @@
+"""Phase 1 of a run: its settings. The ``train.*`` gin knobs as one validated object.
+
+:class:`TrainSettings` is the gin configurable ``train``: ``train.epochs = 10`` in a recipe
+binds its field. Every value is checked for type and range when the object is made, so a
+mistake costs a second and one sentence, not a traceback at epoch 40.
+
+:class:`RunOptions` holds what is not a setting of the experiment but of one invocation
+(where to log, which extra callbacks, resuming, the fold of a cross-validation...): keyword
+arguments of ``zoo.train``, never gin bindings, so they stay out of every operative config,
+HParams table and ``zoo compare`` parameter table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gin
+
+from zoo.errors import ConfigError, unknown
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+TARGETS = ("sparse", "onehot", "multilabel", "regression")
+
+
+@gin.configurable("train", module="zoo")
+@dataclass
+class TrainSettings:
+    """What to train and how: ``train.*`` in recipes and ``--bind``.
+
+    ``schedule`` names a learning-rate schedule (``warmup_cosine``, ``one_cycle``...; knobs
+    under its own gin name) peaking at ``learning_rate``; ``reduce_on_plateau`` scales the
+    rate, or the schedule, down on a plateau (knobs under ``plateau.*``); ``folds = k`` runs
+    k-fold cross-validation; ``init_from`` starts from a trained network (``transfer.*``).
+    """
+
+    model: str = "cnn"
+    dataset: str = "fashion_mnist"
+    experiment: str = "default"
+    run_name: str | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    loss: str = "auto"
+    from_logits: bool = False
+    metrics: Sequence[str] = ("auto",)
+    target: str = "sparse"
+    precision: str = "auto"
+    seed: int = 42
+    runs_dir: str = "runs"
+    checkpoint_monitor: str = "val_loss"
+    early_stopping_patience: int | None = None
+    tracking_uri: str | None = None
+    log_every_n_steps: int | None = None
+    steps_per_epoch: int | None = None
+    schedule: str | None = None
+    reduce_on_plateau: bool = False
+    init_from: str | None = None
+    folds: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_names(self)
+        _check_numbers(self)
+        _check_flags(self)
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        """A copy with ``changes``, validated again."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values.update(changes)
+        return TrainSettings(**values)  # explicit values win over gin's bindings
+
+
+def _bad(name: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"train.{name} must be {allowed}, not {value!r}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_names(s: TrainSettings) -> None:
+    from zoo import registry
+    from zoo.losses import LOSSES
+
+    for name in ("model", "dataset", "experiment", "optimizer", "loss", "target", "precision"):
+        if not isinstance(getattr(s, name), str) or not getattr(s, name):
+            raise _bad(name, getattr(s, name), "a non-empty string (quoted in gin: 'name')")
+    registry.get_spec(s.model)  # unknown names fail with suggestions, before any work
+    if s.optimizer not in OPTIMIZERS:
+        raise unknown("optimizer", s.optimizer, OPTIMIZERS)
+    if s.precision not in PRECISIONS:
+        raise unknown("precision", s.precision, PRECISIONS)
+    if s.target not in TARGETS:
+        raise unknown("target", s.target, TARGETS)
+    if s.loss != "auto" and s.loss not in LOSSES:
+        raise unknown("loss", s.loss, LOSSES)
+    if s.run_name is not None and (not isinstance(s.run_name, str) or not s.run_name.strip()):
+        raise _bad("run_name", s.run_name, "None or a non-empty string")
+    if isinstance(s.metrics, str):
+        s.metrics = (s.metrics,)
+    if not all(isinstance(m, str) for m in s.metrics):
+        raise _bad("metrics", s.metrics, "a list of metric names such as ['accuracy']")
+    for name in ("checkpoint_monitor", "runs_dir"):
+        if not isinstance(getattr(s, name), str) or not getattr(s, name):
+            raise _bad(name, getattr(s, name), "a non-empty string")
+    if s.schedule is not None:
+        from callbacks.schedule_config import SCHEDULES
+
+        if s.schedule not in SCHEDULES:
+            raise unknown("schedule", str(s.schedule), SCHEDULES)
+
+
+def _check_numbers(s: TrainSettings) -> None:
+    if not _is_int(s.epochs) or s.epochs < 1:
+        raise _bad("epochs", s.epochs, "an integer of at least 1")
+    if not _is_int(s.batch_size) or s.batch_size < 1:
+        raise _bad("batch_size", s.batch_size, "an integer of at least 1")
+    if not _is_int(s.seed):
+        raise _bad("seed", s.seed, "an integer")
+    if isinstance(s.learning_rate, bool) or not isinstance(s.learning_rate, int | float):
+        raise _bad("learning_rate", s.learning_rate, "a positive number such as 1e-3")
+    if not s.learning_rate > 0:
+        raise _bad("learning_rate", s.learning_rate, "a positive number such as 1e-3")
+    optional_ints = {
+        "early_stopping_patience": 0,
+        "log_every_n_steps": 1,
+        "steps_per_epoch": 1,
+        "folds": 2,
+    }
+    for name, least in optional_ints.items():
+        value = getattr(s, name)
+        if value is not None and (not _is_int(value) or value < least):
+            raise _bad(name, value, f"None or an integer of at least {least}")
+
+
+def _check_flags(s: TrainSettings) -> None:
+    for name in ("from_logits", "reduce_on_plateau"):
+        if not isinstance(getattr(s, name), bool):
+            raise _bad(name, getattr(s, name), "True or False")
+    for name in ("tracking_uri", "init_from"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise _bad(name, value, "None or a non-empty string")
+
+
+def current_settings(**overrides: Any) -> TrainSettings:
+    """The settings gin is configured with now; keyword ``overrides`` win."""
+    try:
+        return TrainSettings(**overrides)
+    except TypeError as exc:
+        raise ConfigError(f"zoo.train got an unknown setting: {exc}.") from None
+
+
+@dataclass
+class RunOptions:
+    """How one invocation runs, as opposed to what it trains (not gin knobs).
+
+    ``run_dir`` puts the run in that folder instead of ``runs/<experiment>/<run_name>``
+    (tuning trials); ``epochs`` / ``initial_epoch`` override the budget (a Hyperband round);
+    ``params`` are logged besides the operative config (a trial's values); ``test`` evaluates
+    the test split at the end; ``checkpoints`` writes ``last.keras`` / ``best.keras``;
+    ``handle_signals`` turns SIGINT, SIGTERM and SIGHUP into a KILLED run (main thread only).
+    """
+
+    recipe: str | None = None
+    resume: bool = False
+    fold: int | None = None
+    parent_run_id: str | None = None
+    extra_callbacks: Sequence[Any] = ()
+    verbose: int | str = "auto"
+    mlflow: bool = True
+    tensorboard: bool = True
+    run_dir: Path | None = None
+    run_name: str | None = None
+    epochs: int | None = None
+    initial_epoch: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    test: bool = True
+    checkpoints: bool = True
+    handle_signals: bool = True
+    announce: bool = True
