@@ -86,88 +86,105 @@ def tune(
     if dry_run:
         return report
     _say(report)
-
     name = settings.name or (
         settings.algorithm if settings.backend == "keras-tuner" else f"ray-{settings.search}"
     )
-    experiment = train.experiment
-    tune_dir = (Path(train.runs_dir) / experiment / f"tune-{name}").resolve()
-    state_file = tune_dir / "tune.json"
-    previous = (
-        json.loads(state_file.read_text())
-        if state_file.is_file() and not settings.overwrite
-        else {}
-    )
-    if settings.overwrite and tune_dir.exists():
-        import shutil
-
-        shutil.rmtree(tune_dir)
-    if previous:
-        _say(f"resuming the tuning run in {tune_dir}")
-    tune_dir.mkdir(parents=True, exist_ok=True)
+    tune_dir, previous = _tuning_folder(train, name, settings.overwrite)
     recipe_text = inline_includes(path.read_text(), str(path.parent)) if path is not None else ""
-
-    import contextlib
-
-    from zoo.config import scalar_params
-    from zoo.tracking import absolute_uri, log_params, mlflow_run, tracking_uri
-
-    description = (
-        f"keras-tuner {settings.algorithm}"
-        if settings.backend == "keras-tuner"
-        else f"Ray Tune ({settings.search} search, {settings.scheduler} scheduler)"
-    )
-    use_mlflow = mlflow
-    ctx_manager = (
-        mlflow_run(
-            experiment,
-            f"tune-{name}",
-            uri=train.tracking_uri,
-            run_id=previous.get("mlflow_run_id"),
-            tags={"zoo.tuning": description, "zoo.run_dir": str(tune_dir)},
-        )
-        if use_mlflow
-        else contextlib.nullcontext(None)
-    )
-    with ctx_manager as parent:
-        uri = absolute_uri(tracking_uri()) if parent is not None else None
-        state = {
-            "recipe": str(path) if path else None,
-            "bindings": bindings,
-            "backend": settings.backend,
-            "algorithm": settings.algorithm,
-            "objective": settings.objective,
-            "direction": settings.direction,
-            "mlflow_run_id": parent.run_id if parent else None,
-            "tracking_uri": uri,
-        }
-        state_file.write_text(json.dumps(state, indent=2) + "\n")
+    with _parent_run(train, name, tune_dir, previous, settings, mlflow) as parent:
+        state = _write_state(tune_dir, path, bindings, settings, parent)
         if parent is not None and not previous:
-            params = {f"tune.{k}": v for k, v in vars(settings).items()}
-            params["zoo.recipe"] = str(path) if path else None
-            log_params(parent.client, parent.run_id, scalar_params(params))
+            _log_settings(parent, settings, path)
         ctx = TuneContext(
             recipe_text=recipe_text,
             bindings=bindings,
             recipe_dir=str(path.parent) if path else None,
             tune_dir=tune_dir,
             name=name,
-            experiment=experiment,
+            experiment=train.experiment,
             parent_run_id=parent.run_id if parent else None,
-            tracking_uri=uri,
+            tracking_uri=state["tracking_uri"],
             fit_verbose=2 if verbose > 1 else 0,
         )
-        if settings.backend == "keras-tuner":
-            from tuners import keras_backend
-
-            records = keras_backend.search(ctx, settings, int(train.epochs), verbose)
-        else:
-            from tuners import ray_backend
-
-            records = ray_backend.search(ctx, settings, int(train.epochs), verbose)
+        records = _search(ctx, settings, int(train.epochs), verbose)
+        description = _description(settings)
         result = _report(ctx, settings, records, path, recipe_text, bindings, description, parent)
     _restore_gin(recipe, bindings)
     return result
+
+
+def _description(settings: TuneSettings) -> str:
+    if settings.backend == "keras-tuner":
+        return f"keras-tuner {settings.algorithm}"
+    return f"Ray Tune ({settings.search} search, {settings.scheduler} scheduler)"
+
+
+def _tuning_folder(train, name: str, overwrite: bool) -> tuple[Path, dict]:
+    """``runs/<experiment>/tune-<name>/`` and the state of the search it holds, if any."""
+    tune_dir = (Path(train.runs_dir) / train.experiment / f"tune-{name}").resolve()
+    state_file = tune_dir / "tune.json"
+    previous = json.loads(state_file.read_text()) if state_file.is_file() and not overwrite else {}
+    if overwrite and tune_dir.exists():
+        import shutil
+
+        shutil.rmtree(tune_dir)
+    if previous:
+        _say(f"resuming the tuning run in {tune_dir}")
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    return tune_dir, previous
+
+
+def _parent_run(train, name: str, tune_dir: Path, previous: dict, settings, mlflow: bool):
+    """The tuning run's MLflow parent run (the same one again when a search resumes)."""
+    import contextlib
+
+    from zoo.tracking import mlflow_run
+
+    if not mlflow:
+        return contextlib.nullcontext(None)
+    return mlflow_run(
+        train.experiment,
+        f"tune-{name}",
+        uri=train.tracking_uri,
+        run_id=previous.get("mlflow_run_id"),
+        tags={"zoo.tuning": _description(settings), "zoo.run_dir": str(tune_dir)},
+    )
+
+
+def _write_state(tune_dir: Path, path, bindings, settings: TuneSettings, parent) -> dict:
+    from zoo.tracking import absolute_uri, tracking_uri
+
+    state = {
+        "recipe": str(path) if path else None,
+        "bindings": bindings,
+        "backend": settings.backend,
+        "algorithm": settings.algorithm,
+        "objective": settings.objective,
+        "direction": settings.direction,
+        "mlflow_run_id": parent.run_id if parent else None,
+        "tracking_uri": absolute_uri(tracking_uri()) if parent is not None else None,
+    }
+    (tune_dir / "tune.json").write_text(json.dumps(state, indent=2) + "\n")
+    return state
+
+
+def _log_settings(parent, settings: TuneSettings, path) -> None:
+    from zoo.config import scalar_params
+    from zoo.tracking import log_params
+
+    params = {f"tune.{k}": v for k, v in vars(settings).items()}
+    params["zoo.recipe"] = str(path) if path else None
+    log_params(parent.client, parent.run_id, scalar_params(params))
+
+
+def _search(ctx: TuneContext, settings: TuneSettings, epochs: int, verbose: int):
+    if settings.backend == "keras-tuner":
+        from tuners import keras_backend
+
+        return keras_backend.search(ctx, settings, epochs, verbose)
+    from tuners import ray_backend
+
+    return ray_backend.search(ctx, settings, epochs, verbose)
 
 
 def _restore_gin(recipe, bindings) -> None:
