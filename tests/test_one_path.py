@@ -129,7 +129,10 @@ def _per_epoch(client, run_id: str, key: str) -> list[float]:
 
 def _assert_same_training(client, trial_run: str, retrained_run: str, rel: float) -> None:
     for key in COMPARED:
-        trial, retrained = _per_epoch(client, trial_run, key), _per_epoch(client, retrained_run, key)
+        trial, retrained = (
+            _per_epoch(client, trial_run, key),
+            _per_epoch(client, retrained_run, key),
+        )
         assert len(trial) == 3, key
         assert retrained == pytest.approx(trial, rel=rel, abs=1e-7), key
     rates = _per_epoch(client, trial_run, "learning_rate")
