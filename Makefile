@@ -8,7 +8,9 @@ STAMP := $(VENV)/.zoo-installed
 RECIPE ?= fashion_cnn
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: run test install data lint clean
+CONSTRAINTS ?= constraints.txt
+
+.PHONY: run test install data lint clean constraints
 
 run: install data
 	$(VENV)/bin/zoo train $(RECIPE) $(ARGS)
@@ -18,11 +20,23 @@ test: install data
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]"
 	@touch $(STAMP)
+
+# Newest releases in a fresh venv, the test suite on them, then pin what passed.
+constraints:
+	rm -rf .venv-refresh
+	$(PYTHON) -m venv .venv-refresh
+	.venv-refresh/bin/python -m pip install --quiet --upgrade pip
+	.venv-refresh/bin/python -m pip install --quiet -e ".[test]"
+	.venv-refresh/bin/python -m pytest -q
+	{ head -3 $(CONSTRAINTS); .venv-refresh/bin/python -m pip freeze --exclude-editable \
+		| grep -v '^keras-gin-zoo'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-refresh
 
 # Fashion-MNIST from Debian's package when it is nowhere to be found and we may install it.
 data: install

@@ -9,6 +9,7 @@ model summary as artifacts. Read back, the two agree value for value.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ class SideBySideLogger(keras.callbacks.Callback):
         self._header_written = False
         self._layout_written = False
         self.last_logged: dict[str, float] = {}
+        # what could not reach MLflow (a server gone mid-run): retried by retry_unsent()
+        self.unsent: list[tuple[dict[str, float], int]] = []
+        self.mlflow_error: str | None = None
 
     # -- writers ---------------------------------------------------------------------------
     @property
@@ -80,8 +84,8 @@ class SideBySideLogger(keras.callbacks.Callback):
                 if self.model_summary:
                     tf.summary.text("model_summary", _markdown_code(self.model_summary), step=0)
             self.writer.flush()
-        if self.client is not None and self.run_id is not None:
-            with tempfile.TemporaryDirectory() as tmp:
+        if self.client is not None and self.run_id is not None and self.mlflow_reachable:
+            with tempfile.TemporaryDirectory() as tmp, contextlib.suppress(Exception):
                 for name, text in (
                     ("operative_config.gin", self.operative_config),
                     ("model_summary.txt", self.model_summary),
@@ -101,9 +105,42 @@ class SideBySideLogger(keras.callbacks.Callback):
                 for key, value in clean.items():
                     tf.summary.scalar(key, value, step=step)
             self.writer.flush()
-        if self.client is not None and self.run_id is not None:
-            _log_mlflow(self.client, self.run_id, clean, step)
+        if self.client is not None and self.run_id is not None and clean:
+            self._send(clean, step)
         self.last_logged = clean
+
+    @property
+    def mlflow_reachable(self) -> bool:
+        return self.mlflow_error is None
+
+    def _send(self, metrics: dict[str, float], step: int) -> None:
+        """To MLflow; once it fails, keep this and later values for :meth:`retry_unsent`
+        (TensorBoard and ``history.csv`` go on; training does not stop)."""
+        if self.mlflow_error is None:
+            try:
+                _log_mlflow(self.client, self.run_id, metrics, step)
+                return
+            except Exception as exc:
+                self.mlflow_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                print(
+                    f"MLflow did not answer at step {step} ({self.mlflow_error}); metrics go on "
+                    "to TensorBoard and history.csv, and are sent again at the end.",
+                    flush=True,
+                )
+        self.unsent.append((metrics, step))
+
+    def retry_unsent(self) -> list[int]:
+        """Send what MLflow missed; returns the steps that still could not be sent."""
+        if not self.unsent:
+            return []
+        try:
+            for metrics, step in list(self.unsent):
+                _log_mlflow(self.client, self.run_id, metrics, step)
+                self.unsent.remove((metrics, step))
+            self.mlflow_error = None
+        except Exception:
+            pass
+        return sorted({step for _, step in self.unsent})
 
     # -- Keras hooks -------------------------------------------------------------------------
     def on_train_begin(self, logs=None):

@@ -74,8 +74,8 @@ def tune(
     nothing trains: the size of the space and the algorithm's budget come back as text.
     """
     import tuners.space  # noqa: F401  (registers the `tune` configurable)
-    from tuners.trial import inline_includes, quiet_includes
-    from zoo.config import parse
+    from tuners.trial import inline_includes
+    from zoo.config import parse, quiet_includes
 
     bindings = [b for b in bindings if b and b.strip()]
     with quiet_includes():
@@ -91,7 +91,12 @@ def tune(
     )
     tune_dir, previous = _tuning_folder(train, name, settings.overwrite)
     recipe_text = inline_includes(path.read_text(), str(path.parent)) if path is not None else ""
-    with _parent_run(train, name, tune_dir, previous, settings, mlflow) as parent:
+    from zoo.training.stops import StopGuard
+
+    # SIGTERM / SIGHUP / Ctrl-C end the search KILLED; the same command resumes it, and the
+    # trials that finished are not trained again
+    guard = StopGuard()
+    with guard, _parent_run(train, name, tune_dir, previous, settings, mlflow) as parent:
         state = _write_state(tune_dir, path, bindings, settings, parent)
         if parent is not None and not previous:
             _log_settings(parent, settings, path)
@@ -142,6 +147,9 @@ def _parent_run(train, name: str, tune_dir: Path, previous: dict, settings, mlfl
 
     if not mlflow:
         return contextlib.nullcontext(None)
+    from zoo.tracking import check_store
+
+    check_store(train.tracking_uri)
     return mlflow_run(
         train.experiment,
         f"tune-{name}",
@@ -152,7 +160,6 @@ def _parent_run(train, name: str, tune_dir: Path, previous: dict, settings, mlfl
 
 
 def _write_state(tune_dir: Path, path, bindings, settings: TuneSettings, parent) -> dict:
-    from zoo.tracking import absolute_uri, tracking_uri
 
     state = {
         "recipe": str(path) if path else None,
@@ -162,7 +169,7 @@ def _write_state(tune_dir: Path, path, bindings, settings: TuneSettings, parent)
         "objective": settings.objective,
         "direction": settings.direction,
         "mlflow_run_id": parent.run_id if parent else None,
-        "tracking_uri": absolute_uri(tracking_uri()) if parent is not None else None,
+        "tracking_uri": parent.uri if parent is not None else None,
     }
     (tune_dir / "tune.json").write_text(json.dumps(state, indent=2) + "\n")
     return state
@@ -189,8 +196,7 @@ def _search(ctx: TuneContext, settings: TuneSettings, epochs: int, verbose: int)
 
 def _restore_gin(recipe, bindings) -> None:
     """Leave gin configured with the tuning recipe, not the last trial's values."""
-    from tuners.trial import quiet_includes
-    from zoo.config import parse
+    from zoo.config import parse, quiet_includes
 
     with quiet_includes():
         parse(recipe, bindings)

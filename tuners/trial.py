@@ -13,12 +13,10 @@ MLflow run nested under the tuning run; it does not look at the test split.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,27 +24,8 @@ from typing import Any
 import gin
 
 from tuners.space import bindings_for
+from zoo.config import quiet_includes
 from zoo.errors import ConfigError
-
-
-class _NoMissingPath(logging.Filter):
-    """Drop gin's 'Path not found' lines: it logs one per search-path miss of an include."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).startswith("Path not found")
-
-
-@contextlib.contextmanager
-def quiet_includes() -> Iterator[None]:
-    """Silence gin's search-path misses while an ``include`` is resolved."""
-    quiet = _NoMissingPath()
-    root = logging.getLogger()
-    root.addFilter(quiet)
-    try:
-        yield
-    finally:
-        root.removeFilter(quiet)
-
 
 _INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]\s*$""")
 

@@ -120,12 +120,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="k-fold cross-validation: one nested run per fold, mean and std in the parent "
         "(same as --bind train.folds=K)",
     )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the recipe, load the data and build the model; train nothing",
+    )
 
 
 def train_main(args: argparse.Namespace) -> int:
-    from zoo.training.api import train
+    from zoo.training.api import check, train
 
     bindings = list(args.bind)
+    if args.check:
+        setup = check(args.recipe, bindings)
+        print(f"recipe OK: {setup.settings.model} on {setup.settings.dataset}; nothing trained.")
+        return 0
     if args.folds:
         bindings.append(f"train.folds = {int(args.folds)}")
     result = train(args.recipe, bindings, resume=args.resume)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,10 @@ _GIN_NO_PARAM = re.compile(r"Configurable '([^']+)' doesn't have a parameter nam
 
 def _clean_gin_error(exc: Exception, where: str) -> ConfigError:
     """One sentence from gin's multi-line parse errors."""
+    import tokenize
+
+    if isinstance(exc, tokenize.TokenError):
+        return ConfigError(f"{where}: the text ends inside an unclosed bracket or string.")
     text = str(exc)
     match = _GIN_UNKNOWN.search(text)
     if match:
@@ -131,6 +136,25 @@ def _parameters_of(name: str) -> list[str]:
     return list(inspect.signature(configurable.wrapped).parameters)
 
 
+class _NoMissingPath(logging.Filter):
+    """Drop gin's 'Path not found' lines: it logs one per search-path miss of an include."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("Path not found")
+
+
+@contextlib.contextmanager
+def quiet_includes() -> Iterator[None]:
+    """Silence gin's search-path misses while an ``include`` is resolved."""
+    quiet = _NoMissingPath()
+    root = logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def parse(
     recipe: str | Path | None = None, bindings: Sequence[str] = (), clear: bool = True
 ) -> Path | None:
@@ -149,14 +173,18 @@ def parse(
             raise ConfigError(f"Binding {b!r} is not of the form KEY=VALUE (e.g. train.epochs=3).")
     if path is not None:
         try:
-            gin.parse_config_file(str(path))
-        except (ValueError, SyntaxError, KeyError, OSError, TypeError) as exc:
+            with quiet_includes():
+                gin.parse_config_file(str(path))
+        except Exception as exc:  # gin's parser raises many kinds; all mean "fix the text"
             raise _clean_gin_error(exc, f"recipe {path.name}") from None
     for b in bindings:
         try:
             gin.parse_config(b)
-        except (ValueError, SyntaxError, KeyError, TypeError) as exc:
+        except Exception as exc:  # gin's parser raises many kinds; all mean "fix the text"
             raise _clean_gin_error(exc, f"binding {b.strip()!r}") from None
+    from zoo.validation import check_bindings
+
+    check_bindings()
     return path
 
 

@@ -20,12 +20,11 @@ MAX_PARAM_LENGTH = 6000
 
 
 def tracking_uri(uri: str | None = None) -> str:
-    """The store to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else MLflow's default."""
+    """The store to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else MLflow's default.
+    Nothing global changes: every client zoo makes is given its store explicitly."""
     import mlflow
 
-    if uri:
-        mlflow.set_tracking_uri(uri)
-    return mlflow.get_tracking_uri()
+    return uri or mlflow.get_tracking_uri()
 
 
 def absolute_uri(uri: str) -> str:
@@ -34,6 +33,58 @@ def absolute_uri(uri: str) -> str:
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str(Path(uri[len(prefix) :]).resolve())
     return uri
+
+
+# How long MLflow's client may insist on a server that does not answer, per request. Its
+# defaults (7 retries with backoff, 120 s timeouts) stall a run for minutes.
+CLIENT_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def check_store(uri: str | None = None, timeout: float = 5.0) -> str:
+    """The tracking URI a run will use, after checking that its store answers (a server) or
+    can be written (a SQLite file); one sentence otherwise, before any work is done."""
+    import os
+
+    from zoo.errors import ConfigError
+
+    for key, value in CLIENT_ENV.items():
+        os.environ.setdefault(key, value)
+    resolved = tracking_uri(uri)
+    where = "train.tracking_uri" if uri else "MLFLOW_TRACKING_URI or train.tracking_uri"
+    if resolved.startswith(("http://", "https://")):
+        problem = _server_problem(resolved, timeout)
+        if problem:
+            raise ConfigError(
+                f"The MLflow server {resolved} does not answer ({problem}): start it, or set "
+                f"{where} to a store that answers, e.g. 'sqlite:///mlflow.db'."
+            )
+    elif resolved.startswith("sqlite:///"):
+        folder = Path(resolved[len("sqlite:///") :]).expanduser().resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ConfigError(
+                f"The MLflow store {resolved} cannot be written: {folder} is not a writable "
+                f"folder; set {where} to a SQLite file in a folder you can write."
+            )
+    return resolved
+
+
+def _server_problem(url: str, timeout: float) -> str | None:
+    """None when ``url``'s ``/health`` answers within ``timeout`` seconds, else why not."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as reply:
+            return None if reply.status == 200 else f"HTTP {reply.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{reason} within {timeout:.0f} s" if "timed out" in str(reason) else str(reason)
 
 
 def client(uri: str | None = None):
@@ -94,9 +145,10 @@ def find_run_by_dir(experiment: str, run_dir: str | Path, uri: str | None = None
 class RunHandle:
     """An open MLflow run: its client and id, and the status it will end with."""
 
-    def __init__(self, mlflow_client, run_id: str):
+    def __init__(self, mlflow_client, run_id: str, uri: str | None = None):
         self.client = mlflow_client
         self.run_id = run_id
+        self.uri = absolute_uri(uri or mlflow_client.tracking_uri)
         self.status = "FINISHED"
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -129,6 +181,7 @@ def mlflow_run(
     The status is the handle's (FINISHED unless ``fail`` was called) on success, KILLED on
     KeyboardInterrupt, FAILED on any other exception (the exception is re-raised).
     """
+    uri = tracking_uri(uri)
     mlflow_client = client(uri)
     if run_id is None:
         all_tags = {"mlflow.runName": run_name, "mlflow.source.name": "zoo"}
@@ -141,7 +194,7 @@ def mlflow_run(
         run_id = run.info.run_id
     else:
         mlflow_client.update_run(run_id, status="RUNNING")
-    handle = RunHandle(mlflow_client, run_id)
+    handle = RunHandle(mlflow_client, run_id, uri)
     status = "FAILED"
     try:
         yield handle

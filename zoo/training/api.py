@@ -36,3 +36,15 @@ def train(
     from zoo.training.run import run
 
     return run(settings, options)
+
+
+def check(recipe: str | Path | None = None, bindings: Sequence[str] = (), **kwargs: Any):
+    """Parse and validate a recipe, load its data and build and compile its model, but
+    train nothing and write nothing (``zoo train RECIPE --check``); returns the Setup."""
+    from zoo.config import parse
+    from zoo.training.setup import global_policy_kept, prepare
+
+    parse(recipe, bindings, clear=recipe is not None or bool(bindings))
+    settings = current_settings(**{k: v for k, v in kwargs.items() if k not in OPTION_NAMES})
+    with global_policy_kept():
+        return prepare(settings, None, RunOptions())

@@ -52,12 +52,16 @@ def _check_loader(dataset: str) -> None:
 
 def cross_validate(settings: TrainSettings, options: RunOptions) -> RunResult:
     """Run once per fold (``options.fold`` set); return the parent's RunResult."""
-    from zoo.tracking import absolute_uri, mlflow_run, tracking_uri
+    from zoo.tracking import mlflow_run
 
     folds = int(settings.folds)
     if options.resume:
         raise ConfigError("--resume does not combine with --folds: start a new run.")
     _check_loader(settings.dataset)
+    if options.mlflow:
+        from zoo.tracking import check_store
+
+        check_store(settings.tracking_uri)
     name = settings.run_name or rundir.default_run_name(f"{settings.model}-cv{folds}")
     parent = rundir.create(settings.runs_dir, settings.experiment, name, settings.model)
     started = time.time()
@@ -80,7 +84,7 @@ def cross_validate(settings: TrainSettings, options: RunOptions) -> RunResult:
                 uri=settings.tracking_uri,
                 tags={"zoo.model": settings.model, "zoo.dataset": settings.dataset},
             ) as handle:
-                uri = absolute_uri(tracking_uri())
+                uri = handle.uri
                 summary["mlflow"] = {"tracking_uri": uri, "run_id": handle.run_id}
                 handle.log_params(
                     {

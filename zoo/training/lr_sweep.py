@@ -46,6 +46,10 @@ def find_lr(
     path = parse(recipe, bindings)
     rates = sweep_rates(min_lr, max_lr, steps)  # validate before loading anything
     settings = current_settings(learning_rate=rates[0], schedule=None, reduce_on_plateau=False)
+    if mlflow:
+        from zoo.tracking import check_store
+
+        check_store(settings.tracking_uri)
     name = run_name or f"find-lr-{settings.model}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     run_dir = rundir.create(
         runs_dir or settings.runs_dir, settings.experiment, name, settings.model
@@ -91,7 +95,6 @@ def find_lr(
 def _record(result, rows, setup, run_dir, handle, logger, sweep, options) -> None:
     """The sweep's CSV, plot, summary and final metrics, on disk and in both trackers."""
     from callbacks.lr_finder import tensorboard_extras
-    from zoo.tracking import absolute_uri, tracking_uri
     from zoo.training.rundir import write_json
 
     s = setup.settings
@@ -110,7 +113,7 @@ def _record(result, rows, setup, run_dir, handle, logger, sweep, options) -> Non
     if handle is not None:
         handle.log_metrics(final, 0)
         result.mlflow_run_id = handle.run_id
-        result.extras["tracking_uri"] = absolute_uri(tracking_uri())
+        result.extras["tracking_uri"] = handle.uri
     summary = {
         "kind": "find-lr",
         "recipe": options.recipe,

@@ -77,11 +77,9 @@ class Record:
 
     def attach(self, handle) -> None:
         """The MLflow run this record reports to (None without MLflow)."""
-        from zoo.tracking import absolute_uri, tracking_uri
-
         self.handle = handle
         if handle is not None:
-            self.uri = absolute_uri(tracking_uri())
+            self.uri = handle.uri
             self.summary["mlflow"] = {"tracking_uri": self.uri, "run_id": handle.run_id}
 
     def fitted(self, fit: FitOutcome) -> None:
@@ -90,7 +88,8 @@ class Record:
             self.summary["failure"] = fit.failure
             self.summary["status"] = "FAILED"
             if self.handle is not None:
-                self.handle.fail(fit.failure)
+                with contextlib.suppress(Exception):  # the reason is in summary.json anyway
+                    self.handle.fail(fit.failure)
             print(f"stopped: {fit.failure}", flush=True)
         if fit.stopped_early:
             self.summary["stopped_early"] = True
@@ -120,9 +119,11 @@ class Record:
             f"--bind \"train.run_name='{name}'\" --resume"
         )
 
-    def write(self) -> None:
-        """``summary.json`` and the MLflow artifacts, with the status as it stands."""
+    def write(self, logger=None) -> None:
+        """``summary.json`` and the MLflow artifacts, with the status as it stands. What a
+        dead MLflow server missed is sent again first, and what still fails is named."""
         s = self.summary
+        reachable = self._retry_mlflow(logger)
         if self.run_dir is not None:
             self.history = read_history(self.run_dir.history)
             s["epochs_completed"] = history_rows(self.run_dir.history)
@@ -136,12 +137,28 @@ class Record:
         if self.run_dir is None:
             return
         write_json(self.run_dir.summary, s)
-        if self.handle is not None:
+        if self.handle is not None and reachable:
             with contextlib.suppress(Exception):
                 self.handle.log_metrics({"wall_time_s": s["wall_time_s"]}, 0)
                 self.handle.log_artifact(self.run_dir.summary)
                 if self.run_dir.history.is_file():
                     self.handle.log_artifact(self.run_dir.history)
+
+    def _retry_mlflow(self, logger) -> bool:
+        """Send the metrics MLflow missed; False (and ``summary["mlflow"]["unsent"]``) when
+        the server still does not answer."""
+        if logger is None or self.handle is None:
+            return True
+        missing = logger.retry_unsent()
+        if not missing:
+            return True
+        self.summary["mlflow"]["unsent"] = {"steps": missing, "error": logger.mlflow_error}
+        print(
+            f"MLflow still does not answer: the metrics of steps {missing} are only in "
+            "TensorBoard and history.csv (summary.json lists them).",
+            flush=True,
+        )
+        return False
 
     def _best(self) -> None:
         from zoo.training.checkpoints import better

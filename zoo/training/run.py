@@ -22,6 +22,10 @@ from zoo.training.stops import StopGuard
 
 def run(settings: TrainSettings, options: RunOptions) -> RunResult:
     """Train as ``settings`` say, in a new or resumed run directory."""
+    if options.mlflow:
+        from zoo.tracking import check_store
+
+        check_store(settings.tracking_uri)  # a dead server is one sentence, before any work
     run_dir = open_run_dir(settings, options)
     with StopGuard(options.handle_signals) as guard, global_policy_kept():
         try:
@@ -44,8 +48,10 @@ def execute(
     """Track, fit, evaluate and record a prepared run; the run ends with a status
     whatever happens, and the exception (or stop) that ended it is raised again."""
     from zoo.training.fit import fit_phases, make_callbacks
+    from zoo.training.stops import active_guard
     from zoo.training.track import open_tracking
 
+    guard = guard or active_guard()  # a trial stops with its tuning run's guard
     record = Record(setup, run_dir, options)
     with open_tracking(setup, run_dir, options) as (handle, logger):
         record.attach(handle)
@@ -60,7 +66,7 @@ def execute(
             record.stopped(exc)
             raise
         finally:
-            record.write()
+            record.write(logger)
     result = record.result()
     if options.announce:
         announce(result, setup.settings.runs_dir, options)

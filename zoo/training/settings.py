@@ -35,7 +35,9 @@ class TrainSettings:
     ``schedule`` names a learning-rate schedule (``warmup_cosine``, ``one_cycle``...; knobs
     under its own gin name) peaking at ``learning_rate``; ``reduce_on_plateau`` scales the
     rate, or the schedule, down on a plateau (knobs under ``plateau.*``); ``folds = k`` runs
-    k-fold cross-validation; ``init_from`` starts from a trained network (``transfer.*``).
+    k-fold cross-validation; ``init_from`` starts from a trained network (``transfer.*``);
+    ``deterministic`` turns on TensorFlow's op determinism (same seed, same metrics, at some
+    cost in speed; it stays on for the rest of the process).
     """
 
     model: str = "cnn"
@@ -62,6 +64,7 @@ class TrainSettings:
     reduce_on_plateau: bool = False
     init_from: str | None = None
     folds: int | None = None
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         _check_names(self)
@@ -139,7 +142,7 @@ def _check_numbers(s: TrainSettings) -> None:
 
 
 def _check_flags(s: TrainSettings) -> None:
-    for name in ("from_logits", "reduce_on_plateau"):
+    for name in ("from_logits", "reduce_on_plateau", "deterministic"):
         if not isinstance(getattr(s, name), bool):
             raise _bad(name, getattr(s, name), "True or False")
     for name in ("tracking_uri", "init_from"):

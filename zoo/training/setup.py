@@ -39,6 +39,21 @@ class Setup:
 
 
 @contextlib.contextmanager
+def as_config_error(what: str) -> Iterator[None]:
+    """Turn the ValueError / TypeError that Keras or a loader raises on a value it cannot take
+    (``cnn.kernel_size = 0``, ``digits.validation_split = 3``) into one sentence that says
+    where it happened."""
+    from zoo.errors import ZooError, first_line
+
+    try:
+        yield
+    except ZooError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ConfigError(f"{what} failed with these settings: {first_line(exc)}") from None
+
+
+@contextlib.contextmanager
 def global_policy_kept() -> Iterator[None]:
     """Restore Keras' global dtype policy when the block ends (a run sets its own)."""
     import keras
@@ -60,15 +75,20 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     choice = choose_precision(settings.precision)
     keras.mixed_precision.set_global_policy(choice.policy)
     keras.utils.set_random_seed(settings.seed)
+    if settings.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     loss_name = resolve_loss(settings.loss, settings.target)
     fold = {"folds": settings.folds, "fold": options.fold} if options.fold is not None else {}
-    data = datasets.load(
-        settings.dataset,
-        batch_size=settings.batch_size,
-        target=settings.target,
-        seed=settings.seed,
-        **fold,
-    )
+    with as_config_error(f"loading dataset {settings.dataset!r}"):
+        data = datasets.load(
+            settings.dataset,
+            batch_size=settings.batch_size,
+            target=settings.target,
+            seed=settings.seed,
+            **fold,
+        )
     if run_dir is not None and data.extras.get("vocabulary"):
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
@@ -78,9 +98,11 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
         setup.net = _load_checkpoint(run_dir, settings)
         setup.initial_epoch = run_dir.completed_epochs
     else:
-        setup.net = _new_model(setup)
+        with as_config_error(f"building model {settings.model!r} and its optimizer"):
+            setup.net = _new_model(setup)
     setup.fine_tune = fine_tune_settings(settings.init_from)
-    setup.schedule_callbacks = schedule_callbacks(setup)
+    with as_config_error("setting up the learning-rate callbacks"):
+        setup.schedule_callbacks = schedule_callbacks(setup)
     _check_combination(setup)
     _describe(setup, run_dir, options)
     return setup

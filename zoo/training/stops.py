@@ -43,8 +43,22 @@ def stop_reason(exc: BaseException) -> str:
     return "interrupted"
 
 
+_ACTIVE: list[StopGuard] = []
+
+
+def active_guard() -> StopGuard | None:
+    """The innermost guard in force in this process (a tuning run's, for its trials)."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
 class StopGuard:
-    """Install the stop handlers for a block; defer signals while the model trains."""
+    """Install the stop handlers for a block; defer signals while the model trains.
+
+    A signal is always remembered (``pending``) before anything is raised: an exception
+    raised by a signal handler can be swallowed where Python cannot propagate it (a garbage
+    collector callback prints "Exception ignored" and goes on), and the next safe point, or
+    the end of the block, raises it then.
+    """
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
@@ -64,18 +78,24 @@ class StopGuard:
                 continue
             self._previous[signum] = previous
             signal.signal(signum, self._handle)
+        _ACTIVE.append(self)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
         self._previous.clear()
+        if exc_type is None and self.pending is not None:
+            self.check()  # a stop that was swallowed on its way up
         return False
 
     def _handle(self, signum, frame) -> None:
-        if self._deferring and self.pending is None:
-            self.pending = signum  # raised by check() at the next safe point
-            return
+        first = self.pending is None
+        self.pending = signum
+        if self._deferring and first:
+            return  # raised by check() at the next safe point
         raise RunStopped(signum)
 
     def check(self) -> None:

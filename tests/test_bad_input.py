@@ -1,0 +1,100 @@
+"""Bad input never ends in a traceback: any recipe text and any --bind value gives a run (here:
+a checked recipe) or one clear sentence and exit code 2. Property-based (hypothesis)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zoo.cli import main
+
+KNOBS = [
+    "train.epochs",
+    "train.batch_size",
+    "train.learning_rate",
+    "train.optimizer",
+    "train.precision",
+    "train.target",
+    "train.loss",
+    "train.metrics",
+    "train.early_stopping_patience",
+    "train.schedule",
+    "train.reduce_on_plateau",
+    "train.steps_per_epoch",
+    "train.seed",
+    "train.model",
+    "train.run_name",
+    "cnn.filters",
+    "cnn.dense_units",
+    "cnn.dropout",
+    "cnn.kernel_size",
+    "digits.train_size",
+    "digits.validation_split",
+    "optimizer.momentum",
+    "optimizer.clipnorm",
+    "optimizer.ema_momentum",
+    "warmup_cosine.warmup_epochs",
+    "plateau.factor",
+]
+GARBAGE = ["[", "'unterminated", "@nowhere", "%MACRO", "1 2", "{'a': }", ")", "--", "=", ""]
+
+scalars = st.one_of(
+    st.integers(-10, 100_000),
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.booleans(),
+    st.none(),
+    st.text(alphabet="abcxyz_ 09", max_size=8),
+    st.sampled_from(["adam", "sgd", "cnn", "mlp", "auto", "float32", "sparse", "warmup_cosine"]),
+)
+values = st.one_of(
+    scalars.map(repr),
+    st.lists(st.integers(-3, 40), max_size=3).map(repr),
+    st.sampled_from(GARBAGE),
+)
+bindings = st.tuples(st.sampled_from(KNOBS), values).map(lambda kv: f"{kv[0]} = {kv[1]}")
+lines = st.one_of(bindings, st.sampled_from(GARBAGE), st.text(max_size=20))
+
+SMALL = ["digits.train_size = 200", "cnn.filters = [4]", "cnn.dense_units = [8]"]
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def _assert_run_or_one_sentence(code: int, err: str) -> None:
+    assert code in (0, 2), err
+    if code == 2:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[-1].startswith("zoo: error: "), err
+        assert "Traceback" not in err
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(bindings, min_size=1, max_size=3))
+def test_any_bind_gives_a_checked_run_or_one_sentence(extra):
+    argv = ["train", "digits_cnn", "--check"]
+    for b in [*SMALL, *extra]:
+        argv += ["--bind", b]
+    _assert_run_or_one_sentence(*_cli(argv))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(lines, min_size=1, max_size=4))
+def test_any_recipe_text_gives_a_checked_run_or_one_sentence(tmp_path, body):
+    path = tmp_path / "fuzzed.gin"
+    path.write_text("include 'digits_cnn.gin'\n" + "\n".join([*SMALL, *body]) + "\n")
+    _assert_run_or_one_sentence(*_cli(["train", str(path), "--check"]))
