@@ -26,7 +26,7 @@ _LAZY = {
     "config": ("zoo.config", None),
     "transfer": ("zoo.transfer", None),
     "find_lr": ("callbacks.lr_finder", "find_lr"),
-    "compare": ("zoo.compare", None),
+    "compare": ("zoo.comparison", "compare"),
     "diagnose": ("zoo.diagnose", None),
     "tune": ("tuners.api", "tune"),
     "TuneResult": ("tuners.api", "TuneResult"),

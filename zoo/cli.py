@@ -20,7 +20,7 @@ COMMANDS = {
     "train": ("zoo.commands", "train a recipe (file or bundled name) with --bind overrides"),
     "tune": ("tuners.cli", "search hyperparameters of a recipe with keras-tuner or Ray Tune"),
     "find-lr": ("callbacks.lr_finder", "learning-rate range test: sweep, plot, suggested rate"),
-    "compare": ("zoo.compare", "compare runs as read from TensorBoard and from MLflow"),
+    "compare": ("zoo.comparison.cli", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
     "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
 }
