@@ -1,7 +1,8 @@
 """The vision zoo, tested through the registry: a newly registered vision model is tested too.
 
 Reference numbers: AlexNet 62,378,344 (single tower, 227x227x3); VGG-16 138,357,544 (Simonyan &
-Zisserman, configuration D); GoogLeNet 6,998,552 (Szegedy et al., Table 1, no auxiliary heads);
+Zisserman, configuration D); VGG-11-BN 132,868,840 and VGG-16-BN 138,365,992 (torchvision's
+vgg11_bn and vgg16_bn, which keep the conv bias before batch norm); GoogLeNet 6,998,552 (Szegedy et al., Table 1, no auxiliary heads);
 ResNet-18 11,689,512 and ResNet-50 25,557,032 (torchvision); CIFAR ResNet-20 269,722 and
 ResNet-56 853,018 (He et al. 2016, section 4.2, option A shortcuts).
 """
@@ -140,12 +141,14 @@ def test_vision_model_battery(name, tmp_path):
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg16"])
+@pytest.mark.parametrize("name", ["alexnet", "vgg16", "vgg11_bn"])
 def test_flatten_head_counts_at_the_paper_input(name):
     """AlexNet and VGG flatten a 6x6 / 7x7 map into fc 4096: their counts need 227 / 224."""
     data = zoo.info(name)
     assert data["trainable_params"] == zoo.get_spec(name).reference["trainable_params"]
-    assert data["non_trainable_params"] == 0
+    # batch norm's moving mean and variance: 2 per channel of each of vgg11's 8 convolutions
+    bn_channels = 64 + 128 + 2 * 256 + 4 * 512
+    assert data["non_trainable_params"] == (2 * bn_channels if name.endswith("_bn") else 0)
     if name == "alexnet":
         assert data["input_shape"] == (227, 227, 3)
         # conv1..conv5 at 55, 27, 13, 13, 13 pixels, then fc6 9216x4096, fc7, fc8
