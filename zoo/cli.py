@@ -23,6 +23,10 @@ COMMANDS = {
     "compare": ("zoo.comparison.cli", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
     "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
+    "summary": (
+        "zoo.inspection_cli",
+        "layer by layer: shapes, parameters, mult-adds, receptive field",
+    ),
 }
 
 

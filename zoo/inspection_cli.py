@@ -1,0 +1,47 @@
+"""The ``zoo summary``, ``zoo scaling`` and ``zoo show`` commands (no TensorFlow at import time)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from zoo.errors import ConfigError
+
+
+def input_shape(text: str) -> tuple[int, ...]:
+    """``32,32,3`` or ``32x32x3`` as a shape of positive sizes (an argparse type)."""
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 32,32,3") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape of positive sizes like 32,32,3")
+    return dims
+
+
+def add_summary_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a registered model name (zoo list) or a run directory")
+    p.add_argument(
+        "--input-shape",
+        type=input_shape,
+        action="append",
+        help="input size to show, e.g. 28,28,1 (repeat to put sizes side by side)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        choices=("last", "best"),
+        default="last",
+        help="which checkpoint of a run directory (last)",
+    )
+
+
+def summary_main(args: argparse.Namespace) -> int:
+    from zoo.inspection import layer_table, load_run_model
+
+    source = args.model
+    if Path(source).is_dir():
+        source = load_run_model(source, args.checkpoint)
+    elif "/" in source or source.endswith(".keras"):
+        raise ConfigError(f"{source} is not a run directory (runs/<experiment>/<run>).")
+    print(layer_table(source, args.input_shape))
+    return 0
