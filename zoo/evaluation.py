@@ -154,11 +154,14 @@ def plot_confusion(matrix: np.ndarray, names: Sequence[str], path: Path) -> Path
     ax.set_yticks(range(k), names, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
+    font = max(6, 12 - k // 3)
     if k <= 30:
         for i in range(k):
             for j in range(k):
                 color = "white" if share[i, j] > 0.5 else "black"
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=color)
+                ax.text(
+                    j, i, str(matrix[i, j]), ha="center", va="center", fontsize=font, color=color
+                )
     fig.colorbar(image, ax=ax, label="share of the true class")
     ax.set_title(f"confusion matrix ({int(matrix.sum())} test examples)")
     fig.tight_layout()

@@ -300,8 +300,10 @@ def mark_training_experiments(store: str, names: Sequence[str]) -> list[str]:
 
 
 def runs_path(experiment_id: str, charts: bool = False) -> str:
-    """The path (after the server's URL) of an experiment's training runs in MLflow's UI."""
-    return f"/#/experiments/{experiment_id}/runs" + ("?compareRunsMode=CHART" if charts else "")
+    """The path (after the server's URL) of an experiment's training runs in MLflow's UI, with
+    the side bar switched to "Model training" (``workflowType``) and optionally as charts."""
+    query = "workflowType=machine_learning" + ("&compareRunsMode=CHART" if charts else "")
+    return f"/#/experiments/{experiment_id}/runs?{query}"
 
 
 def experiment_url(server: Server, store: str, experiment: str | None) -> str:
