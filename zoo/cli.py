@@ -23,10 +23,9 @@ COMMANDS = {
     "compare": ("zoo.comparison.cli", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
     "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
-    "summary": (
-        "zoo.inspection_cli",
-        "layer by layer: shapes, parameters, mult-adds, receptive field",
-    ),
+    "summary": ("zoo.inspection_cli", "per layer: shape, params, mult-adds, receptive field"),
+    "scaling": ("zoo.inspection_cli", "params and mult-adds of mlp and cnn as the input grows"),
+    "show": ("zoo.inspection_cli", "a trained CNN's first-layer filters and feature maps"),
 }
 
 

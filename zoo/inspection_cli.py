@@ -45,3 +45,30 @@ def summary_main(args: argparse.Namespace) -> int:
         raise ConfigError(f"{source} is not a run directory (runs/<experiment>/<run>).")
     print(layer_table(source, args.input_shape))
     return 0
+
+
+def add_scaling_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[28, 56, 112, 224],
+        metavar="N",
+        help="input sides in pixels (28 56 112 224)",
+    )
+    p.add_argument("--channels", type=int, default=1, help="input channels (1)")
+    p.add_argument("--png", type=Path, default=Path("scaling.png"), help="the plot (scaling.png)")
+
+
+def scaling_main(args: argparse.Namespace) -> int:
+    from zoo.scaling import measure, plot, reading, table
+
+    sizes = sorted(set(args.sizes))
+    if len(sizes) < 2 or sizes[0] < 8 or args.channels < 1:
+        raise ConfigError("Give at least two --sizes of 8 pixels or more, and --channels >= 1.")
+    rows = measure(sizes, channels=args.channels)
+    print(table(rows))
+    print()
+    print(reading(rows))
+    print(f"plot: {plot(rows, args.png)}")
+    return 0
