@@ -72,3 +72,38 @@ def scaling_main(args: argparse.Namespace) -> int:
     print(reading(rows))
     print(f"plot: {plot(rows, args.png)}")
     return 0
+
+
+def add_show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run directory: runs/<experiment>/<run>")
+    p.add_argument("--filters", action="store_true", help="the first convolution's filters")
+    p.add_argument(
+        "--feature-maps",
+        nargs="+",
+        default=[],
+        metavar="LAYER",
+        help="layer names (zoo summary RUN lists them), e.g. block1_relu1 block2_relu1",
+    )
+    p.add_argument("--images", type=int, default=4, help="how many test images (4)")
+    p.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    p.add_argument(
+        "--no-log", action="store_true", help="PNGs only: nothing to TensorBoard or MLflow"
+    )
+
+
+def show_main(args: argparse.Namespace) -> int:
+    from zoo.visualize import show_run
+
+    if args.images < 1:
+        raise ConfigError(f"--images must be at least 1, not {args.images}.")
+    written = show_run(
+        args.run,
+        filters=args.filters,
+        layers=args.feature_maps,
+        count=args.images,
+        checkpoint=args.checkpoint,
+        log=not args.no_log,
+    )
+    for path in written.values():
+        print(path)
+    return 0
