@@ -8,9 +8,10 @@ store, writes its evaluation (``zoo.evaluation``), starts both UIs with ``zoo ui
 
 - ``mlflow_experiment_untagged.png``: the experiment's page before it is tagged as model
   training (MLflow 3 shows its GenAI overview there);
-- ``mlflow_experiment_runs.png``: the page ``zoo ui`` prints (:func:`zoo.ui.experiment_url`,
-  which tags the experiment ``mlflow.experimentKind = custom_model_development``);
-- ``mlflow_experiment_charts.png``: the same runs as charts, one per metric;
+- ``mlflow_experiment_charts.png``: the page ``zoo ui`` prints (:func:`zoo.ui.experiment_url`,
+  which tags the experiment ``mlflow.experimentKind = custom_model_development``): the
+  training runs beside a chart per metric, in the "Model training" view;
+- ``mlflow_experiment_runs.png``: the same runs as a table;
 - ``tensorboard_time_series.png``: TensorBoard's time-series dashboard;
 - ``compare_report.png``: ``zoo compare --html`` of the run, at 1400 px, top to bottom.
 
@@ -123,8 +124,8 @@ def main() -> None:
         pages = {"mlflow_experiment_untagged.png": f"{ml.url}/#/experiments/{exp}"}
         shoot(pages, args.out)
         pages = {
-            "mlflow_experiment_runs.png": experiment_url(ml, store, "digits"),
-            "mlflow_experiment_charts.png": ml.url + runs_path(exp, charts=True),
+            "mlflow_experiment_charts.png": experiment_url(ml, store, "digits"),
+            "mlflow_experiment_runs.png": ml.url + runs_path(exp),
             "tensorboard_time_series.png": f"{tb.url}/?darkMode=false#timeseries",
         }
         shoot(pages, args.out)

@@ -138,7 +138,8 @@ def test_experiments_are_tagged_so_mlflow_opens_their_training_runs(mlflow_db):
 
     server = ui.Server("mlflow", "http://127.0.0.1:5000", "")
     url = ui.experiment_url(server, mlflow_db, "ui-tag-ours")
-    assert url == f"http://127.0.0.1:5000/#/experiments/{ours}/runs?workflowType=machine_learning"
-    assert ui.runs_path(ours, charts=True).endswith("&compareRunsMode=CHART")
+    query = "workflowType=machine_learning&compareRunsMode=CHART"
+    assert url == f"http://127.0.0.1:5000/#/experiments/{ours}/runs?{query}"
+    assert ui.runs_path(ours) == f"/#/experiments/{ours}/runs?workflowType=machine_learning"
     with pytest.raises(ZooError, match="MLflow has no experiment 'nope'"):
         ui.experiment_url(server, mlflow_db, "nope")

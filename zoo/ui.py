@@ -307,8 +307,8 @@ def runs_path(experiment_id: str, charts: bool = False) -> str:
 
 
 def experiment_url(server: Server, store: str, experiment: str | None) -> str:
-    """MLflow's page of ``experiment``'s training runs (its id looked up in ``store``, and the
-    experiment tagged as model training), else the home page."""
+    """MLflow's page of ``experiment``'s training runs beside a chart per metric (its id looked
+    up in ``store``, and the experiment tagged as model training), else the home page."""
     if not experiment:
         return server.url + "/"
     from mlflow.tracking import MlflowClient
@@ -317,7 +317,7 @@ def experiment_url(server: Server, store: str, experiment: str | None) -> str:
     if found is None:
         raise ZooError(f"MLflow has no experiment {experiment!r} in {store}: train a run first.")
     mark_training_experiments(store, [experiment])
-    return server.url + runs_path(found.experiment_id)
+    return server.url + runs_path(found.experiment_id, charts=True)
 
 
 # -- the command -------------------------------------------------------------------------------
