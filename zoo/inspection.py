@@ -217,26 +217,17 @@ def format_rows(builds: list[list[LayerRow]], titles: list[str]) -> str:
     for rows in builds[1:]:
         names += [(r.name, r.kind) for r in rows if (r.name, r.kind) not in names]
     by_name = [{r.name: r for r in rows} for rows in builds]
-    header = ["output", "params", "mult-adds", "rf", "jump"]
-    table = [
-        [f"{n} ({k})", *(c for rows in by_name for c in _cells(rows.get(n)))] for n, k in names
-    ]
+    head = ["layer (type)", *["output", "params", "mult-adds", "rf", "jump"] * len(builds)]
+    body = [[f"{n} ({k})", *(c for rows in by_name for c in _cells(rows.get(n)))] for n, k in names]
     totals = ["total"]
     for rows in builds:
         totals += ["", f"{sum(r.params for r in rows):,}", f"{sum(r.macs for r in rows):,}", "", ""]
-    table.append(totals)
-    widths = [
-        max(len(r[i]) for r in [["layer (type)", *header * len(builds)], *table])
-        for i in range(len(table[0]))
-    ]
-    group = [sum(widths[1 + 5 * g : 6 + 5 * g]) + 8 for g in range(len(builds))]
-    title = "".join(f" | {t:<{w}}" for t, w in zip(titles, group, strict=True))
-    lines = [(" " * widths[0] + title).rstrip()]
-    lines.append(_line(["layer (type)", *header * len(builds)], widths))
-    lines += [_line(r, widths) for r in table[:-1]]
-    lines.append("-" * len(lines[1]))
-    lines.append(_line(table[-1], widths))
-    return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [head, *body, totals]) for i in range(len(head))]
+    groups = [sum(widths[1 + 5 * g : 6 + 5 * g]) + 8 for g in range(len(builds))]
+    title = "".join(f" | {t:<{w}}" for t, w in zip(titles, groups, strict=True))
+    lines = [(" " * widths[0] + title).rstrip(), _line(head, widths)]
+    lines += [_line(r, widths) for r in body]
+    return "\n".join([*lines, "-" * len(lines[1]), _line(totals, widths)])
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
