@@ -1,12 +1,23 @@
-"""Screenshots of one run's charts in MLflow's UI and in TensorBoard, with headless Chromium.
+"""Screenshots of one run in MLflow's UI, in TensorBoard and in zoo compare's HTML report.
 
     nice -n 10 python benchmarks/ui_screenshots.py [--epochs 8] [--out benchmarks/out/screenshots]
 
 Trains a tiny run (the ``digits_cnn`` recipe, a few epochs) into a fresh folder and SQLite
-store, starts both UIs with ``zoo ui``'s machinery (loopback, free ports), and saves PNGs of
-MLflow's experiment chart view (a chart per metric) and TensorBoard's time-series dashboard.
+store, writes its evaluation (``zoo.evaluation``), starts both UIs with ``zoo ui``'s machinery
+(loopback, free ports), and saves PNGs of:
+
+- ``mlflow_experiment_untagged.png``: the experiment's page before it is tagged as model
+  training (MLflow 3 shows its GenAI overview there);
+- ``mlflow_experiment_charts.png``: the page ``zoo ui`` prints (:func:`zoo.ui.experiment_url`,
+  which tags the experiment ``mlflow.experimentKind = custom_model_development``): the
+  training runs beside a chart per metric, in the "Model training" view;
+- ``mlflow_experiment_runs.png``: the same runs as a table;
+- ``tensorboard_time_series.png``: TensorBoard's time-series dashboard;
+- ``compare_report.png``: ``zoo compare --html`` of the run, at 1400 px, top to bottom.
+
 (MLflow's single-run "Model metrics" tab still showed loading spinners after 60 s of page
-time in headless Chromium, so it is not captured.) Needs Debian's ``chromium`` (``apt-get install chromium``).
+time in headless Chromium, so it is not captured.) Needs Debian's ``chromium``
+(``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -60,10 +71,30 @@ def screenshot(url: str, path: Path, size: str = "1500,1000", budget_ms: int = 6
     return path
 
 
+def shoot(pages: dict[str, str], out: Path, size: str = "1500,1000") -> None:
+    for name, url in pages.items():
+        start = time.perf_counter()
+        path = screenshot(url, out / name, size)
+        print(f"{path}  ({time.perf_counter() - start:.1f} s)  {url}")
+
+
+def evaluate(run_dir: Path) -> None:
+    """The run's evaluation on the test set, as written at the end of a classification run."""
+    import keras
+
+    import zoo
+    from zoo.evaluation import EVALUATION_DIR, evaluate_classification
+
+    model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
+    data = zoo.datasets.load("digits")
+    print(evaluate_classification(model, data, run_dir / EVALUATION_DIR).text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "screenshots")
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder and store")
     args = parser.parse_args()
 
     import zoo
@@ -81,22 +112,27 @@ def main() -> None:
         ],
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    run_dir = work / "runs" / "digits" / "screens"
+    evaluate(run_dir)
+    report = zoo.compare(run_dir, html_path=work / "report.html").attrs["runs"]
     with serving(store, work / "runs") as (ml, tb):
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking_uri=store)
-        exp = client.get_experiment_by_name("digits").experiment_id
-        # MLflow 3 opens an experiment in its GenAI view unless told it is model training
-        client.set_experiment_tag(exp, "mlflow.experimentKind", "custom_model_development")
+        from zoo.ui import experiment_url, runs_path
+
+        exp = MlflowClient(tracking_uri=store).get_experiment_by_name("digits").experiment_id
+        pages = {"mlflow_experiment_untagged.png": f"{ml.url}/#/experiments/{exp}"}
+        shoot(pages, args.out)
         pages = {
-            "mlflow_experiment_charts.png": f"{ml.url}/#/experiments/{exp}/runs?compareRunsMode=CHART",
+            "mlflow_experiment_charts.png": experiment_url(ml, store, "digits"),
+            "mlflow_experiment_runs.png": ml.url + runs_path(exp),
             "tensorboard_time_series.png": f"{tb.url}/?darkMode=false#timeseries",
         }
-        for name, url in pages.items():
-            start = time.perf_counter()
-            path = screenshot(url, args.out / name)
-            print(f"{path}  ({time.perf_counter() - start:.1f} s)  {url}")
-    shutil.rmtree(work, ignore_errors=True)
+        shoot(pages, args.out)
+    shoot({"compare_report.png": (work / "report.html").as_uri()}, args.out, "1400,3200")
+    print(f"report of {', '.join(report)}: {work / 'report.html'}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import struct
 
 import pytest
@@ -9,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 import zoo
 from zoo.cli import main as cli
+from zoo.comparison import problems
 
 TINY = [
     "digits.train_size = 300",
@@ -48,6 +50,15 @@ def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     assert set(table.attrs["diagnosis"]) == {"digits/a", "digits/b"}
     assert table.attrs["params"]["digits/b"]["train.learning_rate"] == "0.005"
 
+    # run a's evaluation on the test set, as the runner writes it, goes into the report
+    import keras
+
+    from zoo.evaluation import EVALUATION_DIR, evaluate_classification
+
+    model = keras.saving.load_model(a.run_dir / "checkpoints" / "last.keras")
+    data = zoo.datasets.load("digits", train_size=300)
+    evaluate_classification(model, data, a.run_dir / EVALUATION_DIR)
+
     # the same through the CLI, by run directory, with the figure and the report
     png, report = tmp_path / "curves.png", tmp_path / "report.html"
     code = cli(
@@ -67,6 +78,11 @@ def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     assert "TensorBoard and MLflow agree: 34 values" in text
     assert "+train.learning_rate = 0.005" in text and "-train.learning_rate = 0.002" in text
     assert '<tr class="diff"><td>train.learning_rate</td><td>0.002</td><td>0.005</td>' in text
+    assert "img{max-width:100%;height:auto}" in text  # the curves fit the page
+    evaluation = text.split("<h2>Evaluation on the test set</h2>", 1)[1].split("<h2>")[0]
+    assert evaluation.startswith("\n<h3>digits/a</h3>\n<table><tr><th>class</th>")
+    assert "<td>macro mean</td>" in evaluation and "alt='confusion matrix'" in evaluation
+    assert "<h3>digits/b</h3>" not in evaluation  # b has no evaluation/ folder
 
 
 def test_disagreement_and_missing_metric_fail_loudly(capsys, mlflow_db):
@@ -81,7 +97,7 @@ def test_disagreement_and_missing_metric_fail_loudly(capsys, mlflow_db):
     writer.close()
 
     table = zoo.compare(a.run_dir)
-    bad = zoo.compare.problems(table)
+    bad = problems(table)
     assert list(zip(bad["metric"], bad["step"], bad["status"], strict=True)) == [
         ("extra", 0, "missing in MLflow"),
         ("val_loss", 1, "differs"),
@@ -116,9 +132,15 @@ def test_user_errors_exit_2(capsys, tmp_path):
     assert "The MLflow server http://127.0.0.1:9 does not answer" in capsys.readouterr().err
 
 
-def test_module_stays_callable_after_import():
-    import importlib
+def test_compare_is_the_function_and_modules_say_their_job():
+    import inspect
 
-    module = importlib.import_module("zoo.compare")
-    assert zoo.compare is module and callable(zoo.compare)
+    import zoo.comparison
+
+    assert zoo.compare is zoo.comparison.compare and inspect.isfunction(zoo.compare)
     assert zoo.diagnose.diagnose({"loss": [1.0, 0.5]})[0].kind == "too_short"
+    # no module of the package reaches into another's private names
+    for name in ("discover", "sides", "table", "plots", "report", "cli"):
+        source = inspect.getsource(importlib.import_module(f"zoo.comparison.{name}"))
+        imports = [line for line in source.splitlines() if line.lstrip().startswith("from zoo")]
+        assert not any(" _" in line.split(" import ", 1)[1] for line in imports), name

@@ -208,3 +208,49 @@ def test_weight_average_is_what_gets_tested_and_saved():
             "optimizer.ema_momentum = 0.9",
             "train.run_name = 'ema-es'",
         )
+
+
+def test_classification_run_logs_confusion_matrix_and_per_class_metrics(mlflow_db):
+    result = tiny_run("train.epochs = 1", "train.run_name = 'eval'")
+    folder = result.run_dir / "evaluation"
+    assert (folder / "confusion_matrix.png").is_file() and (folder / "per_class.csv").is_file()
+    tb = read_tensorboard(result.run_dir / "tensorboard")
+    ml = read_mlflow(result.mlflow_run_id, mlflow_db)
+    per_class = {k for k in ml if k.startswith(("test_f1/", "test_recall/", "test_precision/"))}
+    assert len(per_class) == 30  # 10 digits x 3 metrics, same names on both sides
+    assert per_class <= set(tb) and "test_macro_f1" in tb
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["evaluation"]["test_macro_f1"] == pytest.approx(ml["test_macro_f1"][0])
+    assert set(summary["test_metrics"]) == {"test_loss", "test_accuracy"}
+    artifacts = {a.path for a in MlflowClient(mlflow_db).list_artifacts(result.mlflow_run_id)}
+    assert {"evaluation", "layer_table.txt"} <= artifacts
+
+
+def test_googlenet_trains_with_its_auxiliary_classifiers_from_a_recipe(fake_fashion, tmp_path):
+    recipe = tmp_path / "googlenet_aux.gin"
+    recipe.write_text(
+        f"""
+train.model = 'googlenet'
+train.dataset = 'fashion_mnist'
+train.experiment = 'aux'
+train.epochs = 1
+train.batch_size = 50
+train.precision = 'float32'
+fashion_mnist.data_dir = '{fake_fashion}'
+fashion_mnist.validation_split = 0.2
+googlenet.stem = 'cifar'
+googlenet.aux_heads = True
+googlenet.local_response_norm = False
+"""
+    )
+    result = zoo.train(str(recipe), ["train.run_name = 'aux'"])
+    assert result.status == "FINISHED"
+    # a loss per output, weighted 1 / 0.3 / 0.3 (Szegedy et al. 2015, section 6)
+    assert {"main_loss", "aux1_loss", "aux2_loss", "val_main_accuracy"} <= set(result.history)
+    total = result.history["loss"][0]
+    parts = [result.history[k][0] for k in ("main_loss", "aux1_loss", "aux2_loss")]
+    assert total == pytest.approx(parts[0] + 0.3 * (parts[1] + parts[2]), rel=0.05)
+    # tested and exported without the auxiliary classifiers
+    assert set(result.test_metrics) == {"test_loss", "test_accuracy"}
+    exported = keras.saving.load_model(result.run_dir / "checkpoints" / "export.keras")
+    assert not isinstance(exported.output, dict) and exported.output.shape[-1] == 10

@@ -118,3 +118,28 @@ def test_store_uri_defaults(monkeypatch, tmp_path):
     assert ui.store_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert ui.store_uri() == "http://127.0.0.1:5000"
+
+
+def test_experiments_are_tagged_so_mlflow_opens_their_training_runs(mlflow_db):
+    """MLflow 3 opens an experiment on its GenAI overview unless its ``mlflow.experimentKind``
+    tag says ``custom_model_development`` (the values MLflow's UI knows)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_db)
+    ours = client.create_experiment("ui-tag-ours")
+    theirs = client.create_experiment(
+        "ui-tag-theirs", tags={ui.TRAINING_KIND_TAG: "genai_development"}
+    )
+    names = ["ui-tag-ours", "ui-tag-theirs", "ui-tag-missing"]
+    assert ui.mark_training_experiments(mlflow_db, names) == ["ui-tag-ours"]
+    assert client.get_experiment(ours).tags[ui.TRAINING_KIND_TAG] == "custom_model_development"
+    assert client.get_experiment(theirs).tags[ui.TRAINING_KIND_TAG] == "genai_development"
+    assert ui.mark_training_experiments(mlflow_db, names) == []  # already tagged: left alone
+
+    server = ui.Server("mlflow", "http://127.0.0.1:5000", "")
+    url = ui.experiment_url(server, mlflow_db, "ui-tag-ours")
+    query = "workflowType=machine_learning&compareRunsMode=CHART"
+    assert url == f"http://127.0.0.1:5000/#/experiments/{ours}/runs?{query}"
+    assert ui.runs_path(ours) == f"/#/experiments/{ours}/runs?workflowType=machine_learning"
+    with pytest.raises(ZooError, match="MLflow has no experiment 'nope'"):
+        ui.experiment_url(server, mlflow_db, "nope")

@@ -1,7 +1,8 @@
 """The vision zoo, tested through the registry: a newly registered vision model is tested too.
 
 Reference numbers: AlexNet 62,378,344 (single tower, 227x227x3); VGG-16 138,357,544 (Simonyan &
-Zisserman, configuration D); GoogLeNet 6,998,552 (Szegedy et al., Table 1, no auxiliary heads);
+Zisserman, configuration D); VGG-11-BN 132,868,840 and VGG-16-BN 138,365,992 (torchvision's
+vgg11_bn and vgg16_bn, which keep the conv bias before batch norm); GoogLeNet 6,998,552 (Szegedy et al., Table 1, no auxiliary heads);
 ResNet-18 11,689,512 and ResNet-50 25,557,032 (torchvision); CIFAR ResNet-20 269,722 and
 ResNet-56 853,018 (He et al. 2016, section 4.2, option A shortcuts).
 """
@@ -140,12 +141,14 @@ def test_vision_model_battery(name, tmp_path):
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg16"])
+@pytest.mark.parametrize("name", ["alexnet", "vgg16", "vgg11_bn"])
 def test_flatten_head_counts_at_the_paper_input(name):
     """AlexNet and VGG flatten a 6x6 / 7x7 map into fc 4096: their counts need 227 / 224."""
     data = zoo.info(name)
     assert data["trainable_params"] == zoo.get_spec(name).reference["trainable_params"]
-    assert data["non_trainable_params"] == 0
+    # batch norm's moving mean and variance: 2 per channel of each of vgg11's 8 convolutions
+    bn_channels = 64 + 128 + 2 * 256 + 4 * 512
+    assert data["non_trainable_params"] == (2 * bn_channels if name.endswith("_bn") else 0)
     if name == "alexnet":
         assert data["input_shape"] == (227, 227, 3)
         # conv1..conv5 at 55, 27, 13, 13, 13 pixels, then fc6 9216x4096, fc7, fc8
@@ -161,7 +164,11 @@ def test_googlenet_auxiliary_heads_are_optional_training_outputs():
     plain = zoo.build("googlenet", input_shape=(224, 224, 3), include_top=False)
     assert count_params(plain)[0] == 6_998_552 - (1024 * 1000 + 1000)
     model = zoo.build("googlenet", aux_heads=True)
-    assert [tuple(s) for s in model.output_shape] == [(None, 1000)] * 3
+    assert {k: tuple(v.shape) for k, v in model.output.items()} == {
+        "main": (None, 1000),
+        "aux1": (None, 1000),
+        "aux2": (None, 1000),
+    }
     # each head: 1x1 conv to 128 (+bias), fc 4x4x128 -> 1024, fc 1024 -> 1000 (Szegedy et al.)
     head = 2048 * 1024 + 1024 + 1024 * 1000 + 1000
     aux = (512 * 128 + 128 + head) + (528 * 128 + 128 + head)
@@ -169,6 +176,43 @@ def test_googlenet_auxiliary_heads_are_optional_training_outputs():
     assert {"inception4a_5x5_conv", "aux1_predictions", "aux2_fc"} <= {
         layer.name for layer in model.layers
     }
+
+
+def test_googlenet_trains_its_auxiliary_heads_and_drops_them_for_export(tmp_path):
+    """Paper section 6: auxiliary losses weighted by 0.3, the heads discarded at inference."""
+    import keras
+    import tensorflow as tf
+
+    from zoo.models.googlenet import AUX_LOSS_WEIGHTS, aux_targets, without_aux_heads
+
+    keras.utils.set_random_seed(0)
+    kw = dict(input_shape=(32, 32, 3), stem="cifar", classes=4, dropout=0.0)
+    model = zoo.build("googlenet", aux_heads=True, **kw)
+    assert AUX_LOSS_WEIGHTS == {"main": 1.0, "aux1": 0.3, "aux2": 0.3}
+    loss = "sparse_categorical_crossentropy"
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss={k: loss for k in AUX_LOSS_WEIGHTS},
+        loss_weights=AUX_LOSS_WEIGHTS,
+        metrics={"main": ["accuracy"]},
+    )
+    x, y = batch((32, 32, 3)), np.array([0, 3])
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(2).map(aux_targets)
+    history = model.fit(data, epochs=1, verbose=0).history
+    assert {"loss", "main_loss", "aux1_loss", "aux2_loss", "main_accuracy"} <= set(history)
+    total = history["main_loss"][0] + 0.3 * (history["aux1_loss"][0] + history["aux2_loss"][0])
+    assert history["loss"][0] == pytest.approx(total, rel=1e-4)
+
+    plain = without_aux_heads(model)
+    assert plain.output_shape == (None, 4)
+    assert count_params(plain)[0] == count_params(zoo.build("googlenet", **kw))[0]
+    np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(model(x)["main"]), rtol=1e-6)
+    assert without_aux_heads(plain) is plain
+    path = tmp_path / "googlenet.keras"
+    plain.save(path)
+    np.testing.assert_allclose(
+        np.asarray(keras.saving.load_model(path)(x)), np.asarray(plain(x)), rtol=1e-5
+    )
 
 
 def test_squeeze_excitation_is_a_hook_of_the_residual_block():

@@ -29,7 +29,7 @@ _LAZY = {
     "config": ("zoo.config", None),
     "transfer": ("zoo.transfer", None),
     "find_lr": ("zoo.training.lr_sweep", "find_lr"),
-    "compare": ("zoo.compare", None),
+    "compare": ("zoo.comparison", "compare"),
     "diagnose": ("zoo.diagnose", None),
     "tune": ("tuners.api", "tune"),
     "TuneResult": ("tuners.api", "TuneResult"),

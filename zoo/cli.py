@@ -20,9 +20,12 @@ COMMANDS = {
     "train": ("zoo.commands", "train a recipe (file or bundled name) with --bind overrides"),
     "tune": ("tuners.cli", "search hyperparameters of a recipe with keras-tuner or Ray Tune"),
     "find-lr": ("zoo.training.lr_sweep", "learning-rate range test: sweep, plot, suggested rate"),
-    "compare": ("zoo.compare", "compare runs as read from TensorBoard and from MLflow"),
+    "compare": ("zoo.comparison.cli", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
     "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
+    "summary": ("zoo.inspection_cli", "per layer: shape, params, mult-adds, receptive field"),
+    "scaling": ("zoo.inspection_cli", "params and mult-adds of mlp and cnn as the input grows"),
+    "show": ("zoo.inspection_cli", "a trained CNN's first-layer filters and feature maps"),
 }
 
 

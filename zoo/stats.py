@@ -12,7 +12,7 @@ def count_params(model) -> tuple[int, int]:
     return int(trainable), int(non_trainable)
 
 
-def _layer_macs(layer) -> int:
+def layer_macs(layer) -> int:
     """Multiply-adds of one layer for one example (convolutions and dense layers)."""
     name = type(layer).__name__
     try:
@@ -53,5 +53,5 @@ def count_macs(model) -> int:
         ):
             total += count_macs(layer)
         else:
-            total += _layer_macs(layer)
+            total += layer_macs(layer)
     return total

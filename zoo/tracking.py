@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+TRAINING_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_LENGTH = 6000
 
@@ -99,8 +101,8 @@ def experiment_id(mlflow_client, name: str) -> str:
         if exp.lifecycle_stage == "deleted":
             mlflow_client.restore_experiment(exp.experiment_id)
         return exp.experiment_id
-    try:
-        return mlflow_client.create_experiment(name)
+    try:  # tagged as model training, so that MLflow 3's UI opens on the runs and charts
+        return mlflow_client.create_experiment(name, tags={TRAINING_KIND_TAG: TRAINING_KIND})
     except Exception:  # created concurrently by another process
         return mlflow_client.get_experiment_by_name(name).experiment_id
 

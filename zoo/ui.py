@@ -276,8 +276,39 @@ def serving(
             stop(server)
 
 
+# MLflow 3 opens an experiment on its GenAI "Overview" (traces) unless the experiment says it
+# holds model-training runs; with this tag its page opens on the runs table and their charts.
+TRAINING_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+
+
+def mark_training_experiments(store: str, names: Sequence[str]) -> list[str]:
+    """Tag the named experiments of ``store`` as model training (where not tagged yet), so
+    that MLflow's UI shows their runs; the names of the experiments it tagged."""
+    if not names:
+        return []
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    tagged = []
+    for name in names:
+        found = client.get_experiment_by_name(name)
+        if found is not None and TRAINING_KIND_TAG not in found.tags:
+            client.set_experiment_tag(found.experiment_id, TRAINING_KIND_TAG, TRAINING_KIND)
+            tagged.append(name)
+    return tagged
+
+
+def runs_path(experiment_id: str, charts: bool = False) -> str:
+    """The path (after the server's URL) of an experiment's training runs in MLflow's UI, with
+    the side bar switched to "Model training" (``workflowType``) and optionally as charts."""
+    query = "workflowType=machine_learning" + ("&compareRunsMode=CHART" if charts else "")
+    return f"/#/experiments/{experiment_id}/runs?{query}"
+
+
 def experiment_url(server: Server, store: str, experiment: str | None) -> str:
-    """MLflow's page of ``experiment`` (its id looked up in ``store``), else the home page."""
+    """MLflow's page of ``experiment``'s training runs beside a chart per metric (its id looked
+    up in ``store``, and the experiment tagged as model training), else the home page."""
     if not experiment:
         return server.url + "/"
     from mlflow.tracking import MlflowClient
@@ -285,7 +316,8 @@ def experiment_url(server: Server, store: str, experiment: str | None) -> str:
     found = MlflowClient(tracking_uri=store).get_experiment_by_name(experiment)
     if found is None:
         raise ZooError(f"MLflow has no experiment {experiment!r} in {store}: train a run first.")
-    return f"{server.url}/#/experiments/{found.experiment_id}"
+    mark_training_experiments(store, [experiment])
+    return server.url + runs_path(found.experiment_id, charts=True)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -318,6 +350,8 @@ def main(args: argparse.Namespace) -> int:
             tensorboard_port=args.tensorboard_port,
             timeout=args.timeout,
         ) as (ml, tb):
+            if not args.experiment:  # zoo's experiments are the folders of runs_dir
+                mark_training_experiments(uri, [p.name for p in runs_dir.iterdir() if p.is_dir()])
             print(f"MLflow:      {experiment_url(ml, uri, args.experiment)}", flush=True)
             print(f"TensorBoard: {tb.url}/", flush=True)
             print("Ctrl-C stops both.", flush=True)

@@ -4,17 +4,21 @@ Stem: 7x7/2 conv, 3x3/2 max pool, LRN, 1x1 conv 64, 3x3 conv 192, LRN, 3x3/2 max
 inception modules 3a-3b, a pool, 4a-4e, a pool, 5a-5b, global average pooling, dropout 0.4
 and a linear layer. Every convolution has a bias and a ReLU (no batch norm: that came with
 Inception v2), the 5x5 branch is a true 5x5. Without the auxiliary heads: 6,998,552
-trainable parameters at 224x224x3 with 1000 classes. ``aux_heads=True`` adds the two
-auxiliary classifiers on 4a and 4d (training only: the model then has three outputs; weight
-their losses by 0.3 as the paper does). ``stem='cifar'`` is a 3x3/1 conv 64, the 1x1 and 3x3
-convolutions and one 3x3/2 pool, for 28x28 or 32x32 inputs.
+trainable parameters at 224x224x3 with 1000 classes. ``stem='cifar'`` is a 3x3/1 conv 64,
+the 1x1 and 3x3 convolutions and one 3x3/2 pool, for 28x28 or 32x32 inputs.
+
+``aux_heads=True`` adds the two auxiliary classifiers on 4a and 4d, for training: the model
+then returns a dict ``{"main": ..., "aux1": ..., "aux2": ...}``, to be compiled with a loss
+per output and :data:`AUX_LOSS_WEIGHTS` (0.3 for each auxiliary loss, section 6 of the paper)
+and fitted on targets repeated per output (:func:`aux_targets`). :func:`without_aux_heads`
+gives the single-output network for evaluation and export, sharing the trained weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zoo._lazy import layers
+from zoo._lazy import keras, layers
 from zoo.models.blocks import (
     STEMS,
     check_choice,
@@ -28,6 +32,9 @@ from zoo.models.common import check_pooling, check_top, classifier, finish, mode
 from zoo.registry import register
 
 PAPER = "Szegedy et al. 2015, Going Deeper with Convolutions"
+OUTPUTS = ("main", "aux1", "aux2")
+# "the losses of the auxiliary classifiers were weighted by 0.3" (Szegedy et al. 2015, section 6)
+AUX_LOSS_WEIGHTS = {"main": 1.0, "aux1": 0.3, "aux2": 0.3}
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
 MODULES = {
@@ -120,5 +127,19 @@ def googlenet(
         classifier_activation=classifier_activation,
         dropout=dropout,
     )
-    outputs = [x, *aux_outputs] if aux_outputs else x
+    outputs = dict(zip(OUTPUTS, [x, *aux_outputs], strict=True)) if aux_outputs else x
     return finish(img_input, outputs, input_tensor=input_tensor, name=name, weights=weights)
+
+
+def without_aux_heads(model):
+    """The single-output network of a GoogLeNet built with ``aux_heads=True`` (the same layers
+    and weights, the auxiliary classifiers left out); a model without them is returned as is."""
+    if not isinstance(model.output, dict):
+        return model
+    return keras.Model(model.input, model.output["main"], name=model.name)
+
+
+def aux_targets(x, y):
+    """``(x, y) -> (x, {"main": y, "aux1": y, "aux2": y})``, to map a tf.data split onto the
+    three outputs of a GoogLeNet with auxiliary heads."""
+    return x, {key: y for key in OUTPUTS}

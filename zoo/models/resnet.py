@@ -1,10 +1,11 @@
 """ResNets (He et al. 2016) for ImageNet and CIFAR, and SE-ResNets (Hu et al. 2018).
 
 One generic builder, :func:`resnet`, owns the stem, the stages and the head; each registered
-name (``resnet50``, ``resnet20``, ``seresnet50``, ...) is a thin wrapper that supplies its
-block type and blocks per stage (keras.applications' pattern). Squeeze-and-excitation is the
-``se_ratio`` argument of the residual block: ``seresnet50`` is ``resnet50`` with
-``se_ratio=16``, and ``resnet50.se_ratio = 16`` in a recipe gives the same network.
+name (``def resnet50``, ``def resnet20``, ``def seresnet50``, ...) is defined below as a thin
+wrapper that supplies its block type and blocks per stage (keras.applications' pattern).
+Squeeze-and-excitation is the ``se_ratio`` argument of the residual block: ``seresnet50`` is
+``resnet50`` with ``se_ratio=16``, and ``resnet50.se_ratio = 16`` in a recipe gives the same
+network.
 
 - ImageNet ResNets follow torchvision (no conv bias before batch norm, stride on the 3x3
   conv, projection shortcuts): ``resnet18`` has 11,689,512 and ``resnet50`` 25,557,032
@@ -151,172 +152,591 @@ EXACT_CIFAR_PARAMS = {"resnet20": 269_722, "resnet56": 853_018}
 EXACT_SE_PARAMS = {"seresnet50": 28_088_024}
 
 
-def _imagenet_variant(model: str, block: str, depths: tuple, se_default: int | None, doc: str):
-    def builder(
-        include_top: bool = True,
-        weights: str | None = None,
-        input_tensor=None,
-        input_shape: Sequence[int] | None = None,
-        pooling: str | None = None,
-        classes: int = 1000,
-        classifier_activation: str | None = "softmax",
-        name: str = model,
-        stem: str = "imagenet",
-        se_ratio: int | None = se_default,
-        width_multiplier: float = 1.0,
-        dropout: float = 0.0,
-        shortcut: str = "projection",
-    ):
-        return resnet(
-            block=block,
-            blocks_per_stage=depths,
-            filters_per_stage=(64, 128, 256, 512),
-            stem=stem,
-            stem_filters=64,
-            shortcut=shortcut,
-            se_ratio=se_ratio,
-            width_multiplier=width_multiplier,
-            dropout=dropout,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=name,
-            default_input=(224, 224, 3),
-        )
-
-    builder.__name__ = builder.__qualname__ = model
-    builder.__doc__ = doc
-    return builder
+def _imagenet_reference(model: str) -> dict:
+    _, _, params, macs, tv_macs = IMAGENET_VARIANTS[model]
+    return {
+        "trainable_params": params,
+        "paper_multiply_adds": macs,
+        "torchvision_multiply_adds": tv_macs,
+        "source": f"torchvision {model}; paper Table 1",
+    }
 
 
-def _cifar_variant(model: str, n: int, se_default: int | None, doc: str):
-    def builder(
-        include_top: bool = True,
-        weights: str | None = None,
-        input_tensor=None,
-        input_shape: Sequence[int] | None = None,
-        pooling: str | None = None,
-        classes: int = 10,
-        classifier_activation: str | None = "softmax",
-        name: str = model,
-        stem: str = "cifar",
-        se_ratio: int | None = se_default,
-        width_multiplier: float = 1.0,
-        dropout: float = 0.0,
-        shortcut: str = "zero_pad",
-    ):
-        return resnet(
-            block="basic",
-            blocks_per_stage=(n, n, n),
-            filters_per_stage=(16, 32, 64),
-            stem=stem,
-            stem_filters=16,
-            shortcut=shortcut,
-            se_ratio=se_ratio,
-            width_multiplier=width_multiplier,
-            dropout=dropout,
-            include_top=include_top,
-            weights=weights,
-            input_tensor=input_tensor,
-            input_shape=input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=name,
-            default_input=(32, 32, 3),
-        )
-
-    builder.__name__ = builder.__qualname__ = model
-    builder.__doc__ = doc
-    return builder
+def _cifar_reference(model: str) -> dict:
+    reference = {"paper_params": CIFAR_VARIANTS[model][1], "source": "paper Table 6 (CIFAR-10)"}
+    if model in EXACT_CIFAR_PARAMS:
+        reference = {"trainable_params": EXACT_CIFAR_PARAMS[model], **reference}
+    return reference
 
 
-def _register_all() -> None:
-    for model, (block, depths, params, macs, tv_macs) in IMAGENET_VARIANTS.items():
-        depth = model.removeprefix("resnet")
-        register(
-            model,
-            family="resnet",
-            default_input=(224, 224, 3),
-            default_classes=1000,
-            paper=RESNET_PAPER,
-            reference={
-                "trainable_params": params,
-                "paper_multiply_adds": macs,
-                "torchvision_multiply_adds": tv_macs,
-                "source": "torchvision resnet" + depth + "; paper Table 1",
-            },
-        )(
-            _imagenet_variant(
-                model,
-                block,
-                depths,
-                None,
-                f"ResNet-{depth} ({block} blocks {'-'.join(map(str, depths))}), ImageNet layout.",
-            )
-        )
-        se_name = "se" + model
-        se_reference = {"paper_multiply_adds_resnet50": "3.87 billion"} if depth == "50" else {}
-        if se_name in EXACT_SE_PARAMS:
-            se_reference = {
-                "trainable_params": EXACT_SE_PARAMS[se_name],
-                "paper_multiply_adds": "3.87 billion",
-                "source": "timm seresnet50 parameter count; SENet paper Table 2",
-            }
-        register(
-            se_name,
-            family="seresnet",
-            default_input=(224, 224, 3),
-            default_classes=1000,
-            paper=SENET_PAPER,
-            reference=se_reference,
-        )(
-            _imagenet_variant(
-                se_name,
-                block,
-                depths,
-                16,
-                f"SE-ResNet-{depth}: ResNet-{depth} with squeeze-and-excitation (ratio 16).",
-            )
-        )
-    for model, (n, paper_params) in CIFAR_VARIANTS.items():
-        depth = model.removeprefix("resnet")
-        reference = {"paper_params": paper_params, "source": "paper Table 6 (CIFAR-10)"}
-        if model in EXACT_CIFAR_PARAMS:
-            reference = {"trainable_params": EXACT_CIFAR_PARAMS[model], **reference}
-        register(
-            model,
-            family="resnet_cifar",
-            default_input=(32, 32, 3),
-            default_classes=10,
-            paper=RESNET_PAPER + ", section 4.2",
-            reference=reference,
-        )(
-            _cifar_variant(
-                model,
-                n,
-                None,
-                f"ResNet-{depth} for CIFAR (6n+2, n={n}, 16-32-64 filters, option A shortcuts).",
-            )
-        )
-        register(
-            "se" + model,
-            family="seresnet_cifar",
-            default_input=(32, 32, 3),
-            default_classes=10,
-            paper=SENET_PAPER,
-        )(
-            _cifar_variant(
-                "se" + model,
-                n,
-                16,
-                f"SE-ResNet-{depth} for CIFAR: ResNet-{depth} with squeeze-and-excitation.",
-            )
-        )
+SE_REFERENCE = {
+    "trainable_params": EXACT_SE_PARAMS["seresnet50"],
+    "paper_multiply_adds": "3.87 billion",
+    "source": "timm seresnet50 parameter count; SENet paper Table 2",
+}
 
 
-_register_all()
+def imagenet_resnet(block: str, blocks_per_stage: Sequence[int], **arguments):
+    """An ImageNet-layout ResNet (64-128-256-512 filters) from a registered builder's arguments."""
+    return resnet(
+        block=block,
+        blocks_per_stage=blocks_per_stage,
+        filters_per_stage=(64, 128, 256, 512),
+        stem_filters=64,
+        default_input=(224, 224, 3),
+        **arguments,
+    )
+
+
+def cifar_resnet(n: int, **arguments):
+    """A CIFAR ResNet (6n+2 layers, 16-32-64 filters) from a registered builder's arguments."""
+    return resnet(
+        block="basic",
+        blocks_per_stage=(n, n, n),
+        filters_per_stage=(16, 32, 64),
+        stem_filters=16,
+        default_input=(32, 32, 3),
+        **arguments,
+    )
+
+
+# Each builder below passes its own arguments on with **locals() (called first, it holds
+# exactly the arguments): the signatures stay explicit for gin, help() and keras.applications
+# users, and the bodies stay one line.
+
+
+# -- ImageNet ResNets (torchvision's layout) -------------------------------------------------------
+
+
+@register(
+    "resnet18",
+    family="resnet",
+    default_input=(224, 224, 3),
+    paper=RESNET_PAPER,
+    reference=_imagenet_reference("resnet18"),
+)
+def resnet18(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet18",
+    stem: str = "imagenet",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """ResNet-18 (basic blocks 2-2-2-2), ImageNet layout."""
+    return imagenet_resnet("basic", (2, 2, 2, 2), **locals())
+
+
+@register(
+    "resnet34",
+    family="resnet",
+    default_input=(224, 224, 3),
+    paper=RESNET_PAPER,
+    reference=_imagenet_reference("resnet34"),
+)
+def resnet34(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet34",
+    stem: str = "imagenet",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """ResNet-34 (basic blocks 3-4-6-3), ImageNet layout."""
+    return imagenet_resnet("basic", (3, 4, 6, 3), **locals())
+
+
+@register(
+    "resnet50",
+    family="resnet",
+    default_input=(224, 224, 3),
+    paper=RESNET_PAPER,
+    reference=_imagenet_reference("resnet50"),
+)
+def resnet50(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet50",
+    stem: str = "imagenet",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """ResNet-50 (bottleneck blocks 3-4-6-3), ImageNet layout."""
+    return imagenet_resnet("bottleneck", (3, 4, 6, 3), **locals())
+
+
+@register(
+    "resnet101",
+    family="resnet",
+    default_input=(224, 224, 3),
+    paper=RESNET_PAPER,
+    reference=_imagenet_reference("resnet101"),
+)
+def resnet101(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet101",
+    stem: str = "imagenet",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """ResNet-101 (bottleneck blocks 3-4-23-3), ImageNet layout."""
+    return imagenet_resnet("bottleneck", (3, 4, 23, 3), **locals())
+
+
+@register(
+    "resnet152",
+    family="resnet",
+    default_input=(224, 224, 3),
+    paper=RESNET_PAPER,
+    reference=_imagenet_reference("resnet152"),
+)
+def resnet152(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet152",
+    stem: str = "imagenet",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """ResNet-152 (bottleneck blocks 3-8-36-3), ImageNet layout."""
+    return imagenet_resnet("bottleneck", (3, 8, 36, 3), **locals())
+
+
+# -- SE-ResNets (ImageNet) --------------------------------------------------------------------------
+
+
+@register(
+    "seresnet18",
+    family="seresnet",
+    default_input=(224, 224, 3),
+    paper=SENET_PAPER,
+    reference={},
+)
+def seresnet18(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet18",
+    stem: str = "imagenet",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """SE-ResNet-18: ResNet-18 with squeeze-and-excitation (ratio 16)."""
+    return imagenet_resnet("basic", (2, 2, 2, 2), **locals())
+
+
+@register(
+    "seresnet34",
+    family="seresnet",
+    default_input=(224, 224, 3),
+    paper=SENET_PAPER,
+    reference={},
+)
+def seresnet34(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet34",
+    stem: str = "imagenet",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """SE-ResNet-34: ResNet-34 with squeeze-and-excitation (ratio 16)."""
+    return imagenet_resnet("basic", (3, 4, 6, 3), **locals())
+
+
+@register(
+    "seresnet50",
+    family="seresnet",
+    default_input=(224, 224, 3),
+    paper=SENET_PAPER,
+    reference=SE_REFERENCE,
+)
+def seresnet50(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet50",
+    stem: str = "imagenet",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """SE-ResNet-50: ResNet-50 with squeeze-and-excitation (ratio 16)."""
+    return imagenet_resnet("bottleneck", (3, 4, 6, 3), **locals())
+
+
+@register(
+    "seresnet101",
+    family="seresnet",
+    default_input=(224, 224, 3),
+    paper=SENET_PAPER,
+    reference={},
+)
+def seresnet101(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet101",
+    stem: str = "imagenet",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """SE-ResNet-101: ResNet-101 with squeeze-and-excitation (ratio 16)."""
+    return imagenet_resnet("bottleneck", (3, 4, 23, 3), **locals())
+
+
+@register(
+    "seresnet152",
+    family="seresnet",
+    default_input=(224, 224, 3),
+    paper=SENET_PAPER,
+    reference={},
+)
+def seresnet152(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet152",
+    stem: str = "imagenet",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "projection",
+):
+    """SE-ResNet-152: ResNet-152 with squeeze-and-excitation (ratio 16)."""
+    return imagenet_resnet("bottleneck", (3, 8, 36, 3), **locals())
+
+
+# -- CIFAR ResNets (section 4.2) -------------------------------------------------------------------
+
+
+@register(
+    "resnet20",
+    family="resnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=RESNET_PAPER + ", section 4.2",
+    reference=_cifar_reference("resnet20"),
+)
+def resnet20(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet20",
+    stem: str = "cifar",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """ResNet-20 for CIFAR (6n+2, n=3, 16-32-64 filters, option A shortcuts)."""
+    return cifar_resnet(3, **locals())
+
+
+@register(
+    "resnet32",
+    family="resnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=RESNET_PAPER + ", section 4.2",
+    reference=_cifar_reference("resnet32"),
+)
+def resnet32(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet32",
+    stem: str = "cifar",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """ResNet-32 for CIFAR (6n+2, n=5, 16-32-64 filters, option A shortcuts)."""
+    return cifar_resnet(5, **locals())
+
+
+@register(
+    "resnet44",
+    family="resnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=RESNET_PAPER + ", section 4.2",
+    reference=_cifar_reference("resnet44"),
+)
+def resnet44(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet44",
+    stem: str = "cifar",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """ResNet-44 for CIFAR (6n+2, n=7, 16-32-64 filters, option A shortcuts)."""
+    return cifar_resnet(7, **locals())
+
+
+@register(
+    "resnet56",
+    family="resnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=RESNET_PAPER + ", section 4.2",
+    reference=_cifar_reference("resnet56"),
+)
+def resnet56(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet56",
+    stem: str = "cifar",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """ResNet-56 for CIFAR (6n+2, n=9, 16-32-64 filters, option A shortcuts)."""
+    return cifar_resnet(9, **locals())
+
+
+@register(
+    "resnet110",
+    family="resnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=RESNET_PAPER + ", section 4.2",
+    reference=_cifar_reference("resnet110"),
+)
+def resnet110(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "resnet110",
+    stem: str = "cifar",
+    se_ratio: int | None = None,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """ResNet-110 for CIFAR (6n+2, n=18, 16-32-64 filters, option A shortcuts)."""
+    return cifar_resnet(18, **locals())
+
+
+# -- SE-ResNets (CIFAR) -----------------------------------------------------------------------------
+
+
+@register(
+    "seresnet20",
+    family="seresnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=SENET_PAPER,
+)
+def seresnet20(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet20",
+    stem: str = "cifar",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """SE-ResNet-20 for CIFAR: ResNet-20 with squeeze-and-excitation."""
+    return cifar_resnet(3, **locals())
+
+
+@register(
+    "seresnet32",
+    family="seresnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=SENET_PAPER,
+)
+def seresnet32(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet32",
+    stem: str = "cifar",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """SE-ResNet-32 for CIFAR: ResNet-32 with squeeze-and-excitation."""
+    return cifar_resnet(5, **locals())
+
+
+@register(
+    "seresnet44",
+    family="seresnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=SENET_PAPER,
+)
+def seresnet44(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet44",
+    stem: str = "cifar",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """SE-ResNet-44 for CIFAR: ResNet-44 with squeeze-and-excitation."""
+    return cifar_resnet(7, **locals())
+
+
+@register(
+    "seresnet56",
+    family="seresnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=SENET_PAPER,
+)
+def seresnet56(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet56",
+    stem: str = "cifar",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """SE-ResNet-56 for CIFAR: ResNet-56 with squeeze-and-excitation."""
+    return cifar_resnet(9, **locals())
+
+
+@register(
+    "seresnet110",
+    family="seresnet_cifar",
+    default_input=(32, 32, 3),
+    default_classes=10,
+    paper=SENET_PAPER,
+)
+def seresnet110(
+    include_top: bool = True,
+    weights: str | None = None,
+    input_tensor=None,
+    input_shape: Sequence[int] | None = None,
+    pooling: str | None = None,
+    classes: int = 10,
+    classifier_activation: str | None = "softmax",
+    name: str = "seresnet110",
+    stem: str = "cifar",
+    se_ratio: int | None = 16,
+    width_multiplier: float = 1.0,
+    dropout: float = 0.0,
+    shortcut: str = "zero_pad",
+):
+    """SE-ResNet-110 for CIFAR: ResNet-110 with squeeze-and-excitation."""
+    return cifar_resnet(18, **locals())

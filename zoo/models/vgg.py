@@ -2,9 +2,11 @@
 
 Stacks of 3x3 convolutions (stride 1, 'same' padding) with a 2x2 max pool after each of the
 five blocks, then fc 4096 -> fc 4096 -> classes with dropout 0.5 on the first two. The
-``_bn`` variants put batch normalisation after every convolution (and drop the conv bias it
-makes redundant). ``vgg16`` with 1000 classes at 224x224x3 has 138,357,544 trainable
-parameters. ``stem='cifar'`` leaves out the last pool so that 28x28 inputs fit.
+``_bn`` variants put batch normalisation after every convolution and, as torchvision's
+``vgg*_bn`` do, keep the convolution's bias (redundant before batch norm, but kept so that
+the counts and weights match torchvision's): ``vgg16`` with 1000 classes at 224x224x3 has
+138,357,544 trainable parameters, ``vgg16_bn`` 138,365,992 (the 2 x 4,224 scales and offsets
+of its batch norms more). ``stem='cifar'`` leaves out the last pool so that 28x28 inputs fit.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ VARIANTS = {
     "vgg19": ((2, 2, 4, 4, 4), "E", 144),
 }
 FILTERS = (64, 128, 256, 512, 512)
-EXACT_PARAMS = {"vgg11": 132_863_336, "vgg16": 138_357_544, "vgg19": 143_667_240}
+EXACT_PARAMS = {
+    "vgg11": 132_863_336,
+    "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
+    # torchvision's vgg11_bn and vgg16_bn (conv bias kept, batch norm scale and offset)
+    "vgg11_bn": 132_868_840,
+    "vgg16_bn": 138_365_992,
+}
 PAPER_MACS = {
     "vgg16": "15.5 billion (torchvision's count)",
     "vgg19": "19.6 billion (He et al. 2016, section 3.3)",
@@ -36,11 +45,9 @@ PAPER_MACS = {
 
 
 def vgg_block(x, filters: int, convs: int, *, batch_norm_: bool, pool: bool, name: str):
-    """``convs`` x (3x3 conv -> [BN] -> ReLU), then an optional 2x2/2 max pool."""
+    """``convs`` x (3x3 conv with bias -> [BN] -> ReLU), then an optional 2x2/2 max pool."""
     for j in range(1, convs + 1):
-        x = layers.Conv2D(
-            filters, 3, padding="same", use_bias=not batch_norm_, name=f"{name}_conv{j}"
-        )(x)
+        x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{j}")(x)
         if batch_norm_:
             x = batch_norm(x, f"{name}_bn{j}")
         x = layers.Activation("relu", name=f"{name}_relu{j}")(x)
@@ -141,8 +148,8 @@ def _register_all() -> None:
         for bn in (False, True):
             full = model + ("_bn" if bn else "")
             reference: dict = {"paper_params": f"{millions}M (Table 2)"}
-            if not bn and model in EXACT_PARAMS:
-                reference = {"trainable_params": EXACT_PARAMS[model], **reference}
+            if full in EXACT_PARAMS:
+                reference = {"trainable_params": EXACT_PARAMS[full], **reference}
             if not bn and model in PAPER_MACS:
                 reference["multiply_adds"] = PAPER_MACS[model]
             register(

@@ -108,14 +108,22 @@ def optimizer_name(train_optimizer: str) -> str:
 
 
 def compile_model(net, settings, learning_rate: Any, loss_name: str) -> Any:
-    """Compile ``net`` with the optimizer, loss and metrics ``settings`` name."""
+    """Compile ``net`` with the optimizer, loss and metrics ``settings`` name. A GoogLeNet
+    with auxiliary classifiers (outputs ``main``, ``aux1``, ``aux2``) gets a loss per output
+    weighted as in the paper (0.3 for each auxiliary one) and metrics on ``main`` only."""
     from zoo import losses
 
-    net.compile(
-        optimizer=make_optimizer(
-            name=optimizer_name(settings.optimizer), learning_rate=learning_rate
-        ),
-        loss=losses.get(loss_name, from_logits=settings.from_logits),
-        metrics=make_metrics(settings.metrics, settings.target),
-    )
+    loss = losses.get(loss_name, from_logits=settings.from_logits)
+    metrics = make_metrics(settings.metrics, settings.target)
+    extra: dict[str, Any] = {"loss": loss, "metrics": metrics}
+    if isinstance(net.output, dict):
+        from zoo.models.googlenet import AUX_LOSS_WEIGHTS
+
+        extra = {
+            "loss": {name: loss for name in AUX_LOSS_WEIGHTS},
+            "loss_weights": dict(AUX_LOSS_WEIGHTS),
+            "metrics": {"main": metrics},
+        }
+    optimizer = make_optimizer(name=optimizer_name(settings.optimizer), learning_rate=learning_rate)
+    net.compile(optimizer=optimizer, **extra)
     return net

@@ -40,10 +40,36 @@ def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
     """The test split's metrics (``test_<metric>``), logged at the last epoch's step."""
     if setup.data.test is None:
         return {}
-    values = setup.net.evaluate(setup.data.test, return_dict=True, verbose=0)
+    values = setup.eval_net.evaluate(setup.data.test, return_dict=True, verbose=0)
     metrics = {f"test_{k}": float(v) for k, v in values.items()}
     logger.log(metrics, step)
     return metrics
+
+
+def evaluate_classes(setup: Setup, run_dir: Path, logger, handle, step: int) -> dict[str, float]:
+    """A classification run's confusion matrix, per-class precision / recall / F1 and most
+    confidently wrong examples: in ``evaluation/``, TensorBoard (the same metric names as
+    MLflow, and the pictures) and MLflow (metrics and the folder as artifacts)."""
+    from zoo.evaluation import EVALUATION_DIR, evaluate_classification, log_images
+
+    report = evaluate_classification(
+        setup.eval_net,
+        setup.data,
+        run_dir / EVALUATION_DIR,
+        vocabulary=setup.data.extras.get("vocabulary"),
+    )
+    if report is None:
+        return {}
+    logger.log(report.metrics, step)
+    if logger.writer is not None:
+        log_images(logger.writer, report.images, step)
+    if handle is not None and logger.mlflow_reachable:
+        with contextlib.suppress(Exception):
+            handle.client.log_artifacts(
+                handle.run_id, str(run_dir / EVALUATION_DIR), EVALUATION_DIR
+            )
+    print(report.text, flush=True)
+    return report.metrics
 
 
 class Record:

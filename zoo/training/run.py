@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 
-from zoo.training.record import Record, RunResult, announce, evaluate_test
+from zoo.training.record import Record, RunResult, announce, evaluate_classes, evaluate_test
 from zoo.training.rundir import RunDir, open_run_dir
 from zoo.training.settings import RunOptions, TrainSettings
 from zoo.training.setup import Setup, global_policy_kept, prepare
@@ -61,7 +61,7 @@ def execute(
                 fit = fit_phases(setup, callbacks, nan_guard, options)
             record.fitted(fit)
             if not fit.failure:
-                record.finished(_evaluate(setup, run_dir, logger, handle, options))
+                record.finished(_evaluate(setup, run_dir, logger, handle, options, record))
         except BaseException as exc:
             record.stopped(exc)
             raise
@@ -73,15 +73,26 @@ def execute(
     return result
 
 
-def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options) -> dict:
+def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options, record) -> dict:
     """Test metrics (when asked for) and a text model's embedding projector files."""
     from zoo.training.rundir import history_rows
 
     metrics: dict[str, float] = {}
     if options.test:
-        last = history_rows(run_dir.history) - 1 if run_dir is not None else 0
-        metrics = evaluate_test(setup, logger, max(last, 0))
+        last = max(history_rows(run_dir.history) - 1 if run_dir is not None else 0, 0)
+        metrics = evaluate_test(setup, logger, last)
+        if run_dir is not None and setup.eval_net is not setup.net and options.checkpoints:
+            from zoo.training.checkpoints import save_model
+
+            save_model(setup.eval_net, run_dir.checkpoints / "export.keras")  # no aux heads
         vocabulary = setup.data.extras.get("vocabulary")
+        if run_dir is not None:
+            per_class = evaluate_classes(setup, run_dir.path, logger, handle, last)
+            if per_class:
+                record.summary["evaluation"] = {
+                    "folder": "evaluation",
+                    **{k: v for k, v in per_class.items() if "/" not in k},
+                }
         if vocabulary and run_dir is not None:
             from zoo.text import log_run_embeddings
 

@@ -8,6 +8,7 @@ returns is a :class:`Setup`: the data and the compiled model, and what the later
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,18 @@ class Setup:
     params: dict[str, Any] = field(default_factory=dict)
     schedule_callbacks: list[Any] = field(default_factory=list)
     fine_tune: dict[str, Any] | None = None
+    layer_table: str = ""
+
+    @functools.cached_property
+    def eval_net(self):
+        """The network that is tested and exported: ``net`` without GoogLeNet's auxiliary
+        classifiers (compiled with the main output's loss and metrics), else ``net``."""
+        if not isinstance(self.net.output, dict):
+            return self.net
+        from zoo.models.googlenet import without_aux_heads
+        from zoo.training.optimizers import compile_model
+
+        return compile_model(without_aux_heads(self.net), self.settings, 1e-3, self.loss_name)
 
 
 @contextlib.contextmanager
@@ -100,6 +113,12 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     else:
         with as_config_error(f"building model {settings.model!r} and its optimizer"):
             setup.net = _new_model(setup)
+    if isinstance(setup.net.output, dict):  # GoogLeNet's auxiliary classifiers
+        from zoo.models.googlenet import aux_targets
+
+        for split in ("train", "validation"):
+            if getattr(data, split) is not None:
+                setattr(data, split, getattr(data, split).map(aux_targets))
     setup.fine_tune = fine_tune_settings(settings.init_from)
     with as_config_error("setting up the learning-rate callbacks"):
         setup.schedule_callbacks = schedule_callbacks(setup)
@@ -263,6 +282,9 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
     if run_dir is not None and not run_dir.resumed:
         (run_dir.path / "operative_config.gin").write_text(setup.operative_config)
     setup.model_summary = model_summary(setup.net)
+    from zoo.inspection import layer_table
+
+    setup.layer_table = layer_table(setup.eval_net)
     setup.params = scalar_params(operative_params())
     setup.params.update(
         {

@@ -27,6 +27,19 @@ def previous_run_id(setup: Setup, run_dir: RunDir | None) -> str | None:
     return find_run_by_dir(s.experiment, run_dir.path, s.tracking_uri)
 
 
+def _log_text(handle, name: str, text: str) -> None:
+    """``text`` as the MLflow artifact ``name``."""
+    import tempfile
+    from pathlib import Path
+
+    if not text:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text(text + "\n")
+        handle.log_artifact(path)
+
+
 def run_tags(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> dict[str, str]:
     from zoo.tracking import RUN_DIR_TAG
 
@@ -65,6 +78,7 @@ def open_tracking(
     with context as handle:
         if handle is not None and run_id is None:
             handle.log_params(setup.params)
+            _log_text(handle, "layer_table.txt", setup.layer_table)
         logger = SideBySideLogger(
             run_dir.tensorboard if options.tensorboard and run_dir is not None else None,
             handle.client if handle else None,

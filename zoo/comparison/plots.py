@@ -1,0 +1,97 @@
+"""The runs' learning curves as one matplotlib figure: a panel per metric."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from pathlib import Path
+
+from zoo.comparison.table import MLFLOW_ONLY, histories
+from zoo.errors import ZooError
+
+COLUMNS_MAX = 3  # panels per row
+PANEL_SIZE = (5.0, 3.6)  # inches; the HTML report scales the figure to the page width
+DPI = 110
+
+
+def panels(history: dict[str, dict[int, float]]) -> list[str]:
+    """The metrics that get a panel: training metrics (validation is drawn in the same one)."""
+    return sorted(
+        k for k in history if not k.startswith(("val_", "test_", "batch_")) and k not in MLFLOW_ONLY
+    )
+
+
+def _draw(ax, metric: str, runs: dict, colors: list[str]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for i, (label, history) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
+        for key, style, part in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+            if key in history:
+                steps = sorted(history[key])
+                ax.plot(
+                    steps,
+                    [history[key][s] for s in steps],
+                    style,
+                    color=color,
+                    marker="o",
+                    markersize=3,
+                    label=f"{label} ({part})" if metric != "learning_rate" else label,
+                )
+    ax.set_title(metric)
+    ax.set_xlabel("epoch (step)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if metric == "learning_rate":
+        ax.set_yscale("log")
+
+
+def curves_figure(table):
+    """One matplotlib figure: a panel per metric, train solid and validation dashed, a colour
+    per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = histories(table)
+    names = sorted({p for h in runs.values() for p in panels(h)}, key=lambda k: (k != "loss", k))
+    if not names:
+        raise ZooError("The runs have no per-epoch metrics to plot.")
+    cols = min(COLUMNS_MAX, len(names))
+    rows = math.ceil(len(names) / cols)
+    width, height = PANEL_SIZE
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes.flat, names, strict=False):
+        _draw(ax, metric, runs, colors)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("learning curves: train solid, validation dashed")
+    fig.tight_layout()
+    return fig
+
+
+def save_curves(table, path: str | Path) -> Path:
+    """Save the learning curves of the table's runs as a PNG."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = curves_figure(table)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def curves_base64(table) -> str:
+    """The learning curves as a base64 PNG, for an HTML ``data:`` URL."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(table)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

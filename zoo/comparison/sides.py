@@ -1,0 +1,57 @@
+"""Reading one run twice: its TensorBoard event files and its MLflow run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoo.comparison.discover import RunInfo
+from zoo.errors import ZooError
+
+
+def check_store(uri: str) -> None:
+    """Fail in one line, and fast, when the MLflow store cannot be reached."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        if not path.is_file():
+            raise ZooError(f"The MLflow store {uri} does not exist: pass --tracking-uri.")
+    elif uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise ZooError(
+                f"The MLflow server {uri} does not answer ({exc}): start it (zoo ui) or pass "
+                "--tracking-uri."
+            ) from exc
+
+
+def read_sides(run: RunInfo) -> tuple[dict, dict, dict[str, str]]:
+    """The run's series from TensorBoard and from MLflow, and its MLflow params."""
+    from zoo.logs import read_mlflow, read_tensorboard
+
+    tb_dir = run.run_dir / "tensorboard"
+    if not tb_dir.is_dir():
+        raise ZooError(
+            f"{run.run_dir} has no tensorboard/ folder (trained with train.tensorboard = False?)."
+        )
+    if not run.run_id or not run.tracking_uri:
+        raise ZooError(
+            f"{run.run_dir} has no MLflow run (trained with train.mlflow = False?): nothing to "
+            "compare with."
+        )
+    check_store(run.tracking_uri)
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        params = dict(MlflowClient(tracking_uri=run.tracking_uri).get_run(run.run_id).data.params)
+        ml = read_mlflow(run.run_id, run.tracking_uri)
+    except MlflowException as exc:
+        raise ZooError(
+            f"MLflow run {run.run_id} of {run.run_dir} is not in {run.tracking_uri}: pass the "
+            "right --tracking-uri."
+        ) from exc
+    return read_tensorboard(tb_dir), ml, params
