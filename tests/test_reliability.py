@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo

@@ -49,8 +49,20 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _default_signals() -> None:
+    """In zoo ui: default dispositions, whatever this test runner inherited."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def _sigint_ignored() -> None:
+    """In zoo ui: as a shell's background job starts, with SIGINT ignored."""
+    _default_signals()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture
-def zoo_ui(tmp_path):
+def zoo_ui(tmp_path, request):
     """`python -m zoo ui` on a fresh SQLite store and ./runs; yields the URLs it printed."""
     (tmp_path / "runs").mkdir()
     env = {
@@ -64,6 +76,7 @@ def zoo_ui(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=getattr(request, "param", _default_signals),
     )
     server_groups: list[int] = []
     lines: list[str] = []
@@ -80,7 +93,8 @@ def zoo_ui(tmp_path):
             name, _, url = line.partition(":")
             if name in ("MLflow", "TensorBoard"):
                 urls[name] = url.strip().rstrip("/")
-        server_groups = children(ui.pid)  # each server leads its own process group
+        # each server leads its own process group (the other children are their watchdogs)
+        server_groups = [pid for pid in children(ui.pid) if not is_watchdog(pid)]
         yield ui, urls, server_groups, lines, reader
     finally:
         if ui.poll() is None:
@@ -92,6 +106,12 @@ def zoo_ui(tmp_path):
         for group in server_groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGKILL)
+
+
+def is_watchdog(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return b"sys.stdin.buffer.read()" in (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    return False
 
 
 def live_members(group: int) -> list[int]:
@@ -189,3 +209,22 @@ def test_real_servers_serve_the_same_values(zoo_ui, monkeypatch):
     assert not answers(f"{ml_url}/health") and not answers(f"{tb_url}/data/logdir")
     for group in groups:
         assert wait_group_gone(group) == [], f"process group {group} still running"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "zoo_ui, signame",
+    [(_sigint_ignored, "SIGINT"), (_default_signals, "SIGTERM"), (_default_signals, "SIGKILL")],
+    indirect=["zoo_ui"],
+)
+def test_zoo_ui_stops_its_servers_however_it_is_stopped(zoo_ui, signame):
+    """SIGINT (even inherited as ignored) and SIGTERM stop zoo ui and both servers; after a
+    SIGKILL, which zoo ui cannot handle, its watchdogs end the servers within seconds."""
+    ui, urls, groups, lines, reader = zoo_ui
+    assert len(groups) == 2
+    ui.send_signal(getattr(signal, signame))
+    code = ui.wait(timeout=4 * STOP_TIMEOUT + 30)
+    assert code == (-signal.SIGKILL if signame == "SIGKILL" else 0), "".join(lines)
+    for group in groups:
+        assert wait_group_gone(group, timeout=60) == [], f"process group {group} still running"
+    assert not answers(f"{urls['MLflow']}/health")

@@ -257,7 +257,8 @@ train.epochs = 1
 # ---- Ray Tune: one test, Ray's start-up is slow --------------------------------------------
 
 
-def test_ray_two_trials_on_local_ray(tmp_path, mlflow_db):
+def test_ray_four_concurrent_trials_on_one_sqlite_store(tmp_path, mlflow_db):
+    """Four trials write to one SQLite store at once: no metric is lost, none stays RUNNING."""
     ray = pytest.importorskip("ray")
     path = recipe(
         tmp_path,
@@ -266,9 +267,10 @@ tune.space = {'train.learning_rate': ('log', 1e-3, 3e-2), 'cnn.dense_units': ('c
 tune.backend = 'ray'
 tune.search = 'optuna'
 tune.scheduler = 'fifo'
-tune.max_trials = 2
+tune.max_trials = 4
 tune.num_cpus = 2
-tune.max_concurrent_trials = 2
+tune.cpus_per_trial = 0.5
+tune.max_concurrent_trials = 4
 """,
     )
     try:
@@ -276,10 +278,16 @@ tune.max_concurrent_trials = 2
     finally:
         ray.shutdown()
     assert result.tune_dir.name == "tune-ray-optuna"
-    assert len(result.records) == 2
-    assert [r.epochs for r in result.records] == [2, 2]
+    assert len(result.records) == 4
+    assert [r.epochs for r in result.records] == [2, 2, 2, 2]
     parent, children = _nested_runs(mlflow_db, result.mlflow_run_id)
-    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    for child in children:  # every epoch of every trial reached the store
+        for key in ("loss", "val_loss", "val_accuracy", "learning_rate"):
+            steps = [
+                m.step for m in MlflowClient(mlflow_db).get_metric_history(child.info.run_id, key)
+            ]
+            assert sorted(steps) == [0, 1], (child.info.run_name, key)
     assert {c.info.run_id for c in children} == {r.mlflow_run_id for r in result.records}
     for r in result.records:
         history = MlflowClient(mlflow_db).get_metric_history(r.mlflow_run_id, "val_accuracy")

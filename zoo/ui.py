@@ -45,6 +45,7 @@ class Server:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    watchdog: subprocess.Popen | None = None
 
     def log_tail(self, lines: int = 8) -> str:
         if self.log_path is None or not self.log_path.is_file():
@@ -85,7 +86,32 @@ def _spawn(
             cwd=cwd,
             start_new_session=True,  # its own process group: stop() ends its workers too
         )
-    return Server(name, url, health_url, process, log_path)
+    return Server(name, url, health_url, process, log_path, watchdog=_watchdog(process.pid))
+
+
+# A process that ends a server's group when zoo ui dies, however it dies (SIGKILL included):
+# it blocks reading a pipe that only zoo ui holds open, and the kernel closes it at its death.
+_WATCHDOG = """
+import os, signal, sys, time
+group = int(sys.argv[1])
+sys.stdin.buffer.read()
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError):
+        break
+    time.sleep(3)
+"""
+
+
+def _watchdog(group: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(group)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # not in the way of the terminal's Ctrl-C
+    )
 
 
 def store_uri(uri: str | None = None) -> str:
@@ -225,6 +251,11 @@ def stop(server: Server, timeout: float = STOP_TIMEOUT) -> int | None:
     # workers of the group that outlive their parent
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    if server.watchdog is not None:  # its job is done: let it go
+        with contextlib.suppress(OSError):
+            server.watchdog.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.watchdog.wait(timeout=10)
     return process.returncode
 
 
@@ -335,6 +366,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Stopped(KeyboardInterrupt):
+    """zoo ui was asked to stop (SIGINT, SIGTERM or SIGHUP)."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGINT, SIGTERM and SIGHUP stop zoo ui and both servers, whatever disposition it
+    inherited (a shell's background job starts with SIGINT ignored; SIGTERM raises nothing by
+    default)."""
+
+    def handle(signum, frame):
+        raise _Stopped(signal.Signals(signum).name)
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    previous = {n: signal.signal(getattr(signal, n), handle) for n in names if hasattr(signal, n)}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
 def main(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir)
     logdir = runs_dir / args.experiment if args.experiment else runs_dir
@@ -343,18 +396,21 @@ def main(args: argparse.Namespace) -> int:
     uri = store_uri(args.tracking_uri)
     print(f"starting MLflow ({uri}) and TensorBoard ({logdir}) ...", flush=True)
     try:
-        with serving(
-            uri,
-            logdir,
-            mlflow_port=args.mlflow_port,
-            tensorboard_port=args.tensorboard_port,
-            timeout=args.timeout,
-        ) as (ml, tb):
+        with (
+            _stop_on_signals(),
+            serving(
+                uri,
+                logdir,
+                mlflow_port=args.mlflow_port,
+                tensorboard_port=args.tensorboard_port,
+                timeout=args.timeout,
+            ) as (ml, tb),
+        ):
             if not args.experiment:  # zoo's experiments are the folders of runs_dir
                 mark_training_experiments(uri, [p.name for p in runs_dir.iterdir() if p.is_dir()])
             print(f"MLflow:      {experiment_url(ml, uri, args.experiment)}", flush=True)
             print(f"TensorBoard: {tb.url}/", flush=True)
-            print("Ctrl-C stops both.", flush=True)
+            print("Ctrl-C (or SIGTERM) stops both.", flush=True)
             while True:
                 for server in (ml, tb):
                     if server.process is not None and server.process.poll() is not None:
