@@ -16,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
+from tests.procs import default_signals
 from zoo.logs import read_tensorboard
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +37,6 @@ def write_recipe(tmp_path: Path, text: str, name: str = "tiny.gin") -> str:
 
 
 # ---- signals: SIGTERM, SIGHUP and SIGINT end a real `zoo train` KILLED ---------------------
-
-
-def _default_signals() -> None:
-    """In the child: default dispositions, whatever the test runner inherited (a shell's
-    background job ignores SIGINT; nohup ignores SIGHUP)."""
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def _wait_for_epochs(proc, history: Path, epochs: int, deadline_s: float = 600.0) -> None:
@@ -71,7 +65,7 @@ def test_signal_ends_the_run_killed_and_resume_continues_it(
         [sys.executable, "-m", "zoo", "train", path],
         cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_default_signals,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -16,6 +16,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 import zoo
+from tests.procs import default_signals
 from zoo.cli import main
 from zoo.logs import read_tensorboard
 from zoo.training import rundir
@@ -124,11 +125,6 @@ def test_deterministic_runs_give_the_same_metrics(tmp_path):
     assert first.test_metrics == second.test_metrics
 
 
-def _default_signals() -> None:
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
-
-
 def test_tuning_run_stopped_by_sigterm_resumes_without_redoing_trials(tmp_path, mlflow_db):
     path = tmp_path / "tune.gin"
     path.write_text(
@@ -146,7 +142,7 @@ tune.max_trials = 4
         [sys.executable, "-m", "zoo", "tune", str(path)],
         cwd=tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=_default_signals,
+        preexec_fn=default_signals,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import zoo
+from tests.procs import default_signals
 from zoo.ui import STOP_TIMEOUT, answers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,15 +50,9 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def _default_signals() -> None:
-    """In zoo ui: default dispositions, whatever this test runner inherited."""
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
-
-
 def _sigint_ignored() -> None:
     """In zoo ui: as a shell's background job starts, with SIGINT ignored."""
-    _default_signals()
+    default_signals()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -76,7 +71,7 @@ def zoo_ui(tmp_path, request):
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
-        preexec_fn=getattr(request, "param", _default_signals),
+        preexec_fn=getattr(request, "param", default_signals),
     )
     server_groups: list[int] = []
     lines: list[str] = []
@@ -214,7 +209,7 @@ def test_real_servers_serve_the_same_values(zoo_ui, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "zoo_ui, signame",
-    [(_sigint_ignored, "SIGINT"), (_default_signals, "SIGTERM"), (_default_signals, "SIGKILL")],
+    [(_sigint_ignored, "SIGINT"), (default_signals, "SIGTERM"), (default_signals, "SIGKILL")],
     indirect=["zoo_ui"],
 )
 def test_zoo_ui_stops_its_servers_however_it_is_stopped(zoo_ui, signame):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from zoo.cli_args import add_recipe_arguments, input_shape
 from zoo.errors import ConfigError
 
 
@@ -44,21 +45,11 @@ def list_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 32,32,3") from None
-    if not dims or any(d <= 0 for d in dims):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shape of positive sizes like 32,32,3")
-    return dims
-
-
 def add_info_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="a registered model name (see zoo list)")
     p.add_argument(
         "--input-shape",
-        type=_shape,
+        type=input_shape,
         action="append",
         help="input size(s) to count at, e.g. 32,32,3 (repeat to compare sizes)",
     )
@@ -97,17 +88,7 @@ def info_main(args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "recipe", help="a .gin file, or the name of a bundled recipe (zoo list --recipes)"
-    )
-    p.add_argument(
-        "--bind",
-        "-b",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="gin binding that overrides the recipe, e.g. --bind train.epochs=3 (repeatable)",
-    )
+    add_recipe_arguments(p)
     p.add_argument(
         "--resume",
         action="store_true",

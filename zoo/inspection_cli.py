@@ -5,18 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zoo.cli_args import input_shape
 from zoo.errors import ConfigError
-
-
-def input_shape(text: str) -> tuple[int, ...]:
-    """``32,32,3`` or ``32x32x3`` as a shape of positive sizes (an argparse type)."""
-    try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shape like 32,32,3") from None
-    if not dims or any(d <= 0 for d in dims):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shape of positive sizes like 32,32,3")
-    return dims
 
 
 def add_summary_arguments(p: argparse.ArgumentParser) -> None:

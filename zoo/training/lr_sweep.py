@@ -145,17 +145,9 @@ def _write_csv(path: Path, rows) -> None:
 # -- the CLI ---------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``zoo find-lr``."""
-    p.add_argument(
-        "recipe", help="a .gin file, or the name of a bundled recipe (zoo list --recipes)"
-    )
-    p.add_argument(
-        "--bind",
-        "-b",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="gin binding that overrides the recipe (repeatable)",
-    )
+    from zoo.cli_args import add_recipe_arguments
+
+    add_recipe_arguments(p)
     p.add_argument("--min-lr", type=float, default=1e-7, help="first rate of the sweep (1e-7)")
     p.add_argument("--max-lr", type=float, default=10.0, help="last rate of the sweep (10)")
     p.add_argument("--steps", type=int, default=100, help="training steps of the sweep (100)")
