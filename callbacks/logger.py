@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 
 def current_learning_rate(optimizer) -> float:
@@ -97,7 +98,8 @@ class SideBySideLogger(keras.callbacks.Callback):
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         """Write ``metrics`` at ``step`` to both TensorBoard and MLflow."""
-        clean = {k: float(v) for k, v in metrics.items() if _is_number(v)}
+        # as float32, which is what TensorBoard stores: both sides then hold the same value
+        clean = {k: float(np.float32(v)) for k, v in metrics.items() if _is_number(v)}
         if self.writer is not None:
             import tensorflow as tf
 

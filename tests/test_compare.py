@@ -36,12 +36,14 @@ def two_runs():
 def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     a, b = two_runs
     table = zoo.compare(experiment="digits")
-    # 5 per-epoch metrics x 3 epochs + 2 test metrics at the last epoch, per run
-    assert len(table) == 2 * (5 * 3 + 2)
+    # per run: 5 per-epoch metrics x 3 epochs + 2 test metrics at the last epoch, and the
+    # evaluation's 10 classes x (precision, recall, F1) + 3 macro averages
+    assert len(table) == 2 * (5 * 3 + 2 + 10 * 3 + 3)
     assert list(table["run"].unique()) == ["a", "b"]
     assert set(table["status"]) == {"ok"}
     assert (table["difference"] == 0).all()
-    assert sorted(table[table["run"] == "a"]["metric"].unique()) == sorted(
+    per_class = table["metric"].str.contains("/") | table["metric"].str.startswith("test_macro")
+    assert sorted(table[(table["run"] == "a") & ~per_class]["metric"].unique()) == sorted(
         EPOCH_KEYS + ["test_accuracy", "test_loss"]
     )
     val = table[(table["run"] == "b") & (table["metric"] == "val_loss")]
@@ -50,14 +52,10 @@ def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     assert set(table.attrs["diagnosis"]) == {"digits/a", "digits/b"}
     assert table.attrs["params"]["digits/b"]["train.learning_rate"] == "0.005"
 
-    # run a's evaluation on the test set, as the runner writes it, goes into the report
-    import keras
+    # every classification run writes its evaluation on the test set; b's is removed here
+    import shutil
 
-    from zoo.evaluation import EVALUATION_DIR, evaluate_classification
-
-    model = keras.saving.load_model(a.run_dir / "checkpoints" / "last.keras")
-    data = zoo.datasets.load("digits", train_size=300)
-    evaluate_classification(model, data, a.run_dir / EVALUATION_DIR)
+    shutil.rmtree(b.run_dir / "evaluation")
 
     # the same through the CLI, by run directory, with the figure and the report
     png, report = tmp_path / "curves.png", tmp_path / "report.html"
@@ -66,7 +64,7 @@ def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "TensorBoard and MLflow agree: 34 values in 2 run(s)." in out
+    assert "TensorBoard and MLflow agree: 100 values in 2 run(s)." in out
     assert "diagnosis of digits/a:" in out
     with open(png, "rb") as f:
         head = f.read(24)
@@ -75,7 +73,7 @@ def test_runs_agree_table_report_and_figure(two_runs, capsys, tmp_path):
     assert (width, height) == (3 * 5 * 110, int(3.6 * 110))  # loss, accuracy, learning rate
     text = report.read_text()
     assert "data:image/png;base64," in text
-    assert "TensorBoard and MLflow agree: 34 values" in text
+    assert "TensorBoard and MLflow agree: 100 values" in text
     assert "+train.learning_rate = 0.005" in text and "-train.learning_rate = 0.002" in text
     assert '<tr class="diff"><td>train.learning_rate</td><td>0.002</td><td>0.005</td>' in text
     assert "img{max-width:100%;height:auto}" in text  # the curves fit the page
@@ -110,7 +108,7 @@ def test_disagreement_and_missing_metric_fail_loudly(capsys, mlflow_db):
     captured = capsys.readouterr()
     assert "<- differs" in captured.out and "<- missing in MLflow" in captured.out
     assert (
-        "TensorBoard and MLflow disagree on 2 of 18 values (1 missing in MLflow, 1 differs); "
+        "TensorBoard and MLflow disagree on 2 of 51 values (1 missing in MLflow, 1 differs); "
         "first: digits/a extra step 0 (missing in MLflow)." in captured.err
     )
 

@@ -99,6 +99,10 @@ def test_tracking_server_dying_mid_run_does_not_stop_training(tmp_path, capsys):
     assert summary["status"] == "FINISHED"
     assert summary["mlflow"]["unsent"]["steps"] == [1, 2]  # epoch 0 got there; 1, 2 did not
     assert "MLflow did not answer at step 1" in capsys.readouterr().out
+    # zoo compare, reading the server's own store, reports the gap instead of failing
+    table = zoo.compare(result.run_dir, tracking_uri=f"sqlite:///{tmp_path / 'server.db'}")
+    gap = table[(table["metric"] == "loss") & (table["status"] == "missing in MLflow")]
+    assert sorted(gap["step"]) == [1, 2]
 
 
 def test_runs_started_in_the_same_second_get_distinct_names(tmp_path, monkeypatch):

@@ -193,7 +193,7 @@ def test_real_servers_serve_the_same_values(zoo_ui, monkeypatch):
 
     # zoo compare reads the same run through the server
     table = zoo.compare(result.run_dir)
-    assert set(table["status"]) == {"ok"} and len(table) == 5 * 3 + 2
+    assert set(table["status"]) == {"ok"} and len(table) == 5 * 3 + 2 + 10 * 3 + 3
 
     # Ctrl-C stops zoo ui and both servers
     ui.send_signal(signal.SIGINT)

@@ -21,6 +21,7 @@ metric and step.
 
 from __future__ import annotations
 
+from zoo.comparison.compare_runs import compare
 from zoo.comparison.discover import RunInfo, find_runs, load_run
 from zoo.comparison.plots import curves_figure, save_curves
 from zoo.comparison.report import config_diffs, report_html, save_html
@@ -33,7 +34,6 @@ from zoo.comparison.table import (
     MLFLOW_ONLY,
     OK,
     align,
-    compare,
     format_table,
     histories,
     problems,
