@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 
+from zoo.training import distribute
 from zoo.training.record import Record, RunResult, announce, evaluate_test
 from zoo.training.rundir import RunDir, open_run_dir
 from zoo.training.settings import RunOptions, TrainSettings
@@ -21,8 +22,19 @@ from zoo.training.stops import StopGuard
 
 
 def run(settings: TrainSettings, options: RunOptions) -> RunResult:
-    """Train as ``settings`` say, in a new or resumed run directory."""
-    run_dir = open_run_dir(settings, options)
+    """Train as ``settings`` say, in a new or resumed run directory. In a distributed run,
+    a worker that is not the chief trains the same way in a temporary folder nobody reads."""
+    if not distribute.is_chief(settings):
+        options = distribute.worker_options(options)
+        run_dir = distribute.worker_run_dir(settings, options)
+        try:
+            return _run_in(run_dir, settings, options)
+        finally:
+            distribute.discard(run_dir)
+    return _run_in(open_run_dir(settings, options), settings, options)
+
+
+def _run_in(run_dir: RunDir, settings: TrainSettings, options: RunOptions) -> RunResult:
     with StopGuard(options.handle_signals) as guard, global_policy_kept():
         try:
             setup = prepare(settings, run_dir, options)

@@ -36,6 +36,7 @@ class Setup:
     params: dict[str, Any] = field(default_factory=dict)
     schedule_callbacks: list[Any] = field(default_factory=list)
     fine_tune: dict[str, Any] | None = None
+    distribution: Any = None  # zoo.training.distribute.Distribution
 
 
 @contextlib.contextmanager
@@ -56,7 +57,9 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
 
     from zoo import datasets
     from zoo.hardware import choose_precision
+    from zoo.training import distribute
 
+    dist = distribute.start(settings)  # first: before anything else starts TensorFlow
     choice = choose_precision(settings.precision)
     keras.mixed_precision.set_global_policy(choice.policy)
     keras.utils.set_random_seed(settings.seed)
@@ -64,21 +67,23 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     fold = {"folds": settings.folds, "fold": options.fold} if options.fold is not None else {}
     data = datasets.load(
         settings.dataset,
-        batch_size=settings.batch_size,
+        batch_size=settings.batch_size,  # global: a strategy splits it between replicas
         target=settings.target,
         seed=settings.seed,
         **fold,
     )
+    data = distribute.shard(data, dist)
     if run_dir is not None and data.extras.get("vocabulary"):
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
     steps = steps_per_epoch(data, settings)
-    setup = Setup(settings, data, None, loss_name, choice, steps)
-    if run_dir is not None and run_dir.resumed:
-        setup.net = _load_checkpoint(run_dir, settings)
-        setup.initial_epoch = run_dir.completed_epochs
-    else:
-        setup.net = _new_model(setup)
+    setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
+    with distribute.scope(dist):  # build, compile and load under the strategy
+        if run_dir is not None and run_dir.resumed:
+            setup.net = _load_checkpoint(run_dir, settings)
+            setup.initial_epoch = run_dir.completed_epochs
+        else:
+            setup.net = _new_model(setup)
     setup.fine_tune = fine_tune_settings(settings.init_from)
     setup.schedule_callbacks = schedule_callbacks(setup)
     _check_combination(setup)
@@ -137,6 +142,8 @@ def schedule_callbacks(setup: Setup) -> list:
 
 
 def _new_model(setup: Setup):
+    from zoo.training import distribute
+
     s = setup.settings
     if s.init_from:
         from zoo import losses, transfer
@@ -150,7 +157,9 @@ def _new_model(setup: Setup):
         print(f"transfer from {s.init_from}: {transfer.trainable_report(net)}", flush=True)
     else:
         net = build_model(s.model, setup.data, setup.loss_name, s.from_logits)
-    rate = learning_rate(s, s.learning_rate, setup.steps_per_epoch, s.epochs, s.schedule)
+    rate = distribute.learning_rate(s, setup.distribution, setup.steps_per_epoch)
+    if rate is None:  # no linear scaling rule
+        rate = learning_rate(s, s.learning_rate, setup.steps_per_epoch, s.epochs, s.schedule)
     return compile_model(net, s, rate, setup.loss_name)
 
 
@@ -234,6 +243,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
     """The operative config, model summary and params every later phase logs."""
     from zoo.config import operative_params, scalar_params
     from zoo.stats import count_params
+    from zoo.training.distribute import params as distribution_params
 
     s = setup.settings
     trainable, frozen = count_params(setup.net)
@@ -250,6 +260,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
             "zoo.precision": setup.precision.policy,
             "zoo.precision_reason": setup.precision.reason,
             **scalar_params(options.params),
+            **distribution_params(s, setup.distribution),
         }
     )
     if options.announce:
