@@ -195,6 +195,7 @@ def start(settings) -> Distribution:
 
     config = tf_config()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _keras_multi_worker_logs()
     return Distribution(
         mode,
         strategy,
@@ -204,6 +205,45 @@ def start(settings) -> Distribution:
         chief=chief_of(config),
         knobs=settings_knobs,
     )
+
+
+def _keras_multi_worker_logs() -> None:
+    """Keras 3.15 averages each step's logs (scalars) across workers with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar
+    (keras-team/keras#20585); average them with ``axis=None`` instead. The gradients are
+    untouched: the strategy all-reduces them as before."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "zoo_fixed", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        ):
+            return original(values, strategy, reduction)
+        return tf.nest.map_structure(
+            lambda v: (
+                strategy.reduce("MEAN", v, axis=None)
+                if tf.is_tensor(v) or isinstance(v, tf.distribute.DistributedValues)
+                else v
+            ),
+            values,
+        )
+
+    reduce_per_replica.zoo_fixed = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
+def adopt(net, dist: Distribution | None) -> None:
+    """After building (or loading) ``net`` under a multi-worker strategy: let Keras build
+    the metrics and optimizer state when it traces the training step (its eager build
+    before ``fit`` reduces the input batch across workers and fails, keras-team/keras#20585).
+    The model then takes the strategy from the scope it runs in (see :func:`scope`)."""
+    if dist is not None and dist.mode in ("multi_worker", "ray"):
+        net._distribute_strategy = None
 
 
 def scope(dist: Distribution | None):
@@ -284,12 +324,12 @@ def params(settings, dist: Distribution) -> dict[str, Any]:
 
 
 def worker_options(options):
-    """A non-chief worker's options: no MLflow, no TensorBoard, no checkpoints, quiet."""
+    """A non-chief worker's options: no MLflow, no TensorBoard, quiet. It still saves its
+    checkpoints (into its temporary folder): saving reads the mirrored variables with
+    collective ops that every worker must join."""
     import dataclasses
 
-    return dataclasses.replace(
-        options, mlflow=False, tensorboard=False, checkpoints=False, announce=False
-    )
+    return dataclasses.replace(options, mlflow=False, tensorboard=False, announce=False)
 
 
 def worker_run_dir(settings, options) -> RunDir:

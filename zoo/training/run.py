@@ -59,7 +59,8 @@ def execute(
     from zoo.training.track import open_tracking
 
     record = Record(setup, run_dir, options)
-    with open_tracking(setup, run_dir, options) as (handle, logger):
+    strategy = distribute.scope(setup.distribution)  # fit, evaluate and save under it
+    with strategy, open_tracking(setup, run_dir, options) as (handle, logger):
         record.attach(handle)
         try:
             callbacks, nan_guard = make_callbacks(setup, run_dir, logger, options, guard)

@@ -84,6 +84,7 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
             setup.initial_epoch = run_dir.completed_epochs
         else:
             setup.net = _new_model(setup)
+        distribute.adopt(setup.net, dist)
     setup.fine_tune = fine_tune_settings(settings.init_from)
     setup.schedule_callbacks = schedule_callbacks(setup)
     _check_combination(setup)
