@@ -82,6 +82,12 @@ def tune(
         path = parse(recipe, bindings)
     settings = settings_from_gin(**overrides)
     train = train_settings()
+    if train.distribution != "none":
+        raise ConfigError(
+            "zoo tune trains each trial in one process (a trial over several workers would "
+            "start a Ray Train job inside every Ray Tune trial, which zoo does not do): tune "
+            "with train.distribution = 'none', then train the best recipe distributed."
+        )
     report = dry_run_report(settings, int(train.epochs))
     if dry_run:
         return report

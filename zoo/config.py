@@ -21,6 +21,7 @@ CONFIGURABLE_MODULES = [
     "zoo.datasets",
     "zoo.training.settings",
     "zoo.training.optimizers",
+    "zoo.training.distribute",
     "zoo.transfer",
     "callbacks.schedule_config",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ def train(
     if path is not None and options.recipe is None:
         options.recipe = str(path)
     settings = current_settings(**{k: v for k, v in kwargs.items() if k not in OPTION_NAMES})
+    if settings.distribution == "ray" and "TF_CONFIG" not in os.environ:
+        from zoo.training.ray_train import launch  # the driver: workers run `run` below
+
+        return launch(settings, options)
     if settings.folds and options.fold is None:
         from zoo.training.crossval import cross_validate
 

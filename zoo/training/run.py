@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 
+from zoo.training import distribute
 from zoo.training.record import Record, RunResult, announce, evaluate_classes, evaluate_test
 from zoo.training.rundir import RunDir, open_run_dir
 from zoo.training.settings import RunOptions, TrainSettings
@@ -21,12 +22,23 @@ from zoo.training.stops import StopGuard
 
 
 def run(settings: TrainSettings, options: RunOptions) -> RunResult:
-    """Train as ``settings`` say, in a new or resumed run directory."""
-    if options.mlflow:
+    """Train as ``settings`` say, in a new or resumed run directory. In a distributed run,
+    a worker that is not the chief trains the same way in a temporary folder nobody reads."""
+    if options.mlflow and distribute.is_chief(settings):
         from zoo.tracking import check_store
 
         check_store(settings.tracking_uri)  # a dead server is one sentence, before any work
-    run_dir = open_run_dir(settings, options)
+    if not distribute.is_chief(settings):
+        options = distribute.worker_options(options)
+        run_dir = distribute.worker_run_dir(settings, options)
+        try:
+            return _run_in(run_dir, settings, options)
+        finally:
+            distribute.discard(run_dir)
+    return _run_in(open_run_dir(settings, options), settings, options)
+
+
+def _run_in(run_dir: RunDir, settings: TrainSettings, options: RunOptions) -> RunResult:
     with StopGuard(options.handle_signals) as guard, global_policy_kept():
         try:
             setup = prepare(settings, run_dir, options)
@@ -53,7 +65,8 @@ def execute(
 
     guard = guard or active_guard()  # a trial stops with its tuning run's guard
     record = Record(setup, run_dir, options)
-    with open_tracking(setup, run_dir, options) as (handle, logger):
+    strategy = distribute.scope(setup.distribution)  # fit, evaluate and save under it
+    with strategy, open_tracking(setup, run_dir, options) as (handle, logger):
         record.attach(handle)
         try:
             callbacks, nan_guard = make_callbacks(setup, run_dir, logger, options, guard)

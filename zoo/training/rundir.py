@@ -128,9 +128,12 @@ def create(runs_dir: str | Path, experiment: str, run_name: str | None, model: s
     raise ConfigError(f"Could not find a free run name under {exp_dir}.")
 
 
-def find_for_resume(runs_dir: str | Path, experiment: str, run_name: str | None) -> RunDir:
+def find_for_resume(
+    runs_dir: str | Path, experiment: str, run_name: str | None, trim: bool = True
+) -> RunDir:
     """The run to continue: ``run_name``, else the newest run of ``experiment`` with a
-    checkpoint. Its ``history.csv`` is cut back to the epochs its checkpoint holds."""
+    checkpoint. Its ``history.csv`` is cut back to the epochs its checkpoint holds (unless
+    ``trim`` is False: a distributed run's other workers only read the chief's folder)."""
     exp_dir = Path(runs_dir) / experiment
     if run_name:
         candidates = [exp_dir / run_name]
@@ -146,7 +149,8 @@ def find_for_resume(runs_dir: str | Path, experiment: str, run_name: str | None)
                 except ValueError:
                     run_dir.previous = {}
             run_dir.completed_epochs = checkpointed_epochs(run_dir)
-            truncate_history(run_dir.history, run_dir.completed_epochs)
+            if trim:
+                truncate_history(run_dir.history, run_dir.completed_epochs)
             return run_dir
     where = exp_dir / run_name if run_name else exp_dir
     raise ConfigError(f"Nothing to resume: no checkpoints/last.keras under {where}.")

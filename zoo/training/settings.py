@@ -25,6 +25,7 @@ from zoo.errors import ConfigError, unknown
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 TARGETS = ("sparse", "onehot", "multilabel", "regression")
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "ray")  # see zoo.training.distribute
 
 
 @gin.configurable("train", module="zoo")
@@ -38,6 +39,11 @@ class TrainSettings:
     k-fold cross-validation; ``init_from`` starts from a trained network (``transfer.*``);
     ``deterministic`` turns on TensorFlow's op determinism (same seed, same metrics, at some
     cost in speed; it stays on for the rest of the process).
+
+    ``distribution`` trains one model on several devices, processes or machines
+    (:mod:`zoo.training.distribute`; its knobs under ``distribute.*``); ``devices`` is the
+    number of devices of ``'mirrored'`` (logical CPU devices when there is no GPU).
+    ``batch_size`` is always the global batch: a strategy splits it between its replicas.
     """
 
     model: str = "cnn"
@@ -65,11 +71,14 @@ class TrainSettings:
     init_from: str | None = None
     folds: int | None = None
     deterministic: bool = False
+    distribution: str = "none"
+    devices: int | None = None
 
     def __post_init__(self) -> None:
         _check_names(self)
         _check_numbers(self)
         _check_flags(self)
+        _check_distribution(self)
 
     def replace(self, **changes: Any) -> TrainSettings:
         """A copy with ``changes``, validated again."""
@@ -149,6 +158,23 @@ def _check_flags(s: TrainSettings) -> None:
         value = getattr(s, name)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise _bad(name, value, "None or a non-empty string")
+
+
+def _check_distribution(s: TrainSettings) -> None:
+    if s.distribution not in DISTRIBUTIONS:
+        raise unknown("distribution", str(s.distribution), DISTRIBUTIONS)
+    if s.devices is not None and (not _is_int(s.devices) or s.devices < 1):
+        raise _bad("devices", s.devices, "None or an integer of at least 1")
+    if s.devices is not None and s.distribution != "mirrored":
+        raise ConfigError(
+            "train.devices counts the devices of train.distribution = 'mirrored'; "
+            f"with {s.distribution!r}, set the number of workers instead (distribute.workers)."
+        )
+    if s.folds and s.distribution == "ray":
+        raise ConfigError(
+            "train.folds runs folds one after the other in one process; with "
+            "train.distribution = 'ray' use 'mirrored' or 'multi_worker' per fold instead."
+        )
 
 
 def current_settings(**overrides: Any) -> TrainSettings:

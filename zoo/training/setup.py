@@ -37,6 +37,7 @@ class Setup:
     params: dict[str, Any] = field(default_factory=dict)
     schedule_callbacks: list[Any] = field(default_factory=list)
     fine_tune: dict[str, Any] | None = None
+    distribution: Any = None  # zoo.training.distribute.Distribution
     layer_table: str = ""
 
     @functools.cached_property
@@ -84,7 +85,9 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
 
     from zoo import datasets
     from zoo.hardware import choose_precision
+    from zoo.training import distribute
 
+    dist = distribute.start(settings)  # first: before anything else starts TensorFlow
     choice = choose_precision(settings.precision)
     keras.mixed_precision.set_global_policy(choice.policy)
     keras.utils.set_random_seed(settings.seed)
@@ -102,17 +105,20 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
             seed=settings.seed,
             **fold,
         )
+    data = distribute.shard(data, dist)
     if run_dir is not None and data.extras.get("vocabulary"):
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
     steps = steps_per_epoch(data, settings)
-    setup = Setup(settings, data, None, loss_name, choice, steps)
-    if run_dir is not None and run_dir.resumed:
-        setup.net = _load_checkpoint(run_dir, settings)
-        setup.initial_epoch = run_dir.completed_epochs
-    else:
-        with as_config_error(f"building model {settings.model!r} and its optimizer"):
-            setup.net = _new_model(setup)
+    setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
+    with distribute.scope(dist):  # build, compile and load under the strategy
+        if run_dir is not None and run_dir.resumed:
+            setup.net = _load_checkpoint(run_dir, settings)
+            setup.initial_epoch = run_dir.completed_epochs
+        else:
+            with as_config_error(f"building model {settings.model!r} and its optimizer"):
+                setup.net = _new_model(setup)
+        distribute.adopt(setup.net, dist)
     if isinstance(setup.net.output, dict):  # GoogLeNet's auxiliary classifiers
         from zoo.models.googlenet import aux_targets
 
@@ -178,6 +184,8 @@ def schedule_callbacks(setup: Setup) -> list:
 
 
 def _new_model(setup: Setup):
+    from zoo.training import distribute
+
     s = setup.settings
     if s.init_from:
         from zoo import losses, transfer
@@ -191,7 +199,9 @@ def _new_model(setup: Setup):
         print(f"transfer from {s.init_from}: {transfer.trainable_report(net)}", flush=True)
     else:
         net = build_model(s.model, setup.data, setup.loss_name, s.from_logits)
-    rate = learning_rate(s, s.learning_rate, setup.steps_per_epoch, s.epochs, s.schedule)
+    rate = distribute.learning_rate(s, setup.distribution, setup.steps_per_epoch)
+    if rate is None:  # no linear scaling rule
+        rate = learning_rate(s, s.learning_rate, setup.steps_per_epoch, s.epochs, s.schedule)
     return compile_model(net, s, rate, setup.loss_name)
 
 
@@ -275,6 +285,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
     """The operative config, model summary and params every later phase logs."""
     from zoo.config import operative_params, scalar_params
     from zoo.stats import count_params
+    from zoo.training.distribute import params as distribution_params
 
     s = setup.settings
     trainable, frozen = count_params(setup.net)
@@ -294,6 +305,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
             "zoo.precision": setup.precision.policy,
             "zoo.precision_reason": setup.precision.reason,
             **scalar_params(options.params),
+            **distribution_params(s, setup.distribution),
         }
     )
     if options.announce:

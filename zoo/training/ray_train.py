@@ -1,0 +1,209 @@
+"""``train.distribution = 'ray'``: the same run on the workers of Ray Train's
+``TensorflowTrainer``.
+
+The process that runs ``zoo train`` (the *driver*) creates the run directory (or finds it for
+``--resume``), then starts ``distribute.workers`` Ray Train workers on a local Ray or the
+cluster at ``distribute.address``. Ray Train sets ``TF_CONFIG`` on each worker; each worker
+parses the same gin configuration again (gin lives in one process, as in a Ray Tune trial)
+and calls :func:`zoo.training.run.run`, the function ``zoo train`` calls, under
+``tf.distribute.MultiWorkerMirroredStrategy``. Worker 0 is the chief and alone writes the run
+directory, TensorBoard and MLflow.
+
+When a worker dies, Ray Train stops the others. With ``distribute.max_failures = 0`` (the
+default) the run ends FAILED: the driver writes the status into ``summary.json`` and ends the
+MLflow run FAILED, so nothing stays RUNNING, and prints the command that resumes it. With
+``max_failures = k > 0`` Ray Train restarts the workers up to k times and they continue from
+the last complete epoch's checkpoint (the run directory must be on storage every worker sees).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoo.training.distribute import DistributeSettings
+from zoo.training.record import RunResult
+from zoo.training.rundir import RunDir, create, find_for_resume, write_json
+from zoo.training.settings import RunOptions, TrainSettings
+
+ENV_PASSED = ("PYTHONPATH", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "ZOO_DATA_DIR")
+
+
+def launch(settings: TrainSettings, options: RunOptions) -> RunResult:
+    """Run ``settings`` on Ray Train workers; the result is the chief's run."""
+    import gin
+
+    from zoo.tracking import absolute_uri, tracking_uri
+
+    knobs = DistributeSettings()
+    settings = settings.replace(
+        runs_dir=str(Path(settings.runs_dir).resolve()),
+        tracking_uri=absolute_uri(tracking_uri(settings.tracking_uri)),
+    )
+    run_dir = _run_dir(settings, options)
+    config = {
+        "gin": gin.config_str(),
+        "settings": dataclasses.asdict(settings) | {"run_name": run_dir.name},
+        "resume": options.resume,
+        "recipe": options.recipe,
+        "verbose": options.verbose,
+    }
+    print(
+        f"Ray Train: {knobs.workers} worker(s), {knobs.cpus_per_worker} CPU and "
+        f"{knobs.gpus_per_worker} GPU each; run directory {run_dir.path}",
+        flush=True,
+    )
+    error = _fit(config, knobs)
+    return _result(settings, run_dir, options, error, knobs)
+
+
+def _run_dir(settings: TrainSettings, options: RunOptions) -> RunDir:
+    name = options.run_name or settings.run_name
+    if options.resume:
+        return find_for_resume(settings.runs_dir, settings.experiment, name)
+    return create(settings.runs_dir, settings.experiment, name, settings.model)
+
+
+def _fit(config: dict[str, Any], knobs: DistributeSettings) -> BaseException | None:
+    """Start the workers and wait for them; the error that ended them, if any."""
+    import ray
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.tensorflow import TensorflowTrainer
+
+    started = _init_ray(knobs)
+    storage = tempfile.mkdtemp(prefix="zoo-ray-train-")
+    resources = {"CPU": knobs.cpus_per_worker}
+    if knobs.gpus_per_worker:
+        resources["GPU"] = knobs.gpus_per_worker
+    trainer = TensorflowTrainer(
+        worker_loop,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(
+            num_workers=knobs.workers,
+            use_gpu=bool(knobs.gpus_per_worker),
+            resources_per_worker=resources,
+        ),
+        run_config=RunConfig(
+            name="zoo",
+            storage_path=storage,
+            failure_config=FailureConfig(max_failures=knobs.max_failures),
+        ),
+    )
+    try:
+        trainer.fit()
+        return None
+    except Exception as exc:  # ray.train.TrainingFailedError and what Ray raises on the way
+        return exc
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+        if started:
+            ray.shutdown()
+
+
+def _init_ray(knobs: DistributeSettings) -> bool:
+    """Join ``distribute.address`` or start a local Ray; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
+    kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": {"env_vars": env}}
+    if knobs.address:
+        ray.init(address=knobs.address, **kwargs)
+    else:
+        ray.init(num_cpus=knobs.num_cpus, **kwargs)
+    return True
+
+
+def worker_loop(config: dict[str, Any]) -> None:
+    """One Ray Train worker: gin parsed again, then :func:`zoo.training.run.run`."""
+    import gin
+    import ray.train
+
+    from zoo.config import parse
+    from zoo.training.run import run
+    from zoo.training.settings import current_settings
+
+    parse(None, [], clear=True)
+    gin.parse_config(config["gin"])
+    settings = current_settings(**config["settings"])
+    checkpoint = Path(settings.runs_dir) / settings.experiment / settings.run_name
+    restarted = not config["resume"] and (checkpoint / "checkpoints" / "last.keras").is_file()
+    if restarted:
+        print("Ray Train restarted the workers: continuing from the last checkpoint", flush=True)
+    options = RunOptions(
+        recipe=config["recipe"],
+        resume=config["resume"] or restarted,
+        verbose=config["verbose"],
+        handle_signals=False,  # Ray Train owns the worker processes
+    )
+    result = run(settings, options)
+    ray.train.report({"status": result.status, "epochs": len(result.history.get("loss", []))})
+
+
+def _result(
+    settings: TrainSettings,
+    run_dir: RunDir,
+    options: RunOptions,
+    error: BaseException | None,
+    knobs: DistributeSettings,
+) -> RunResult:
+    """The chief's run as it ended; after a failure, FAILED on both sides (never RUNNING)."""
+    import json
+
+    from zoo.training.rundir import read_history
+
+    summary = json.loads(run_dir.summary.read_text()) if run_dir.summary.is_file() else {}
+    if error is not None or summary.get("status", "RUNNING") == "RUNNING":
+        reason = _first_line(error) if error is not None else "no worker finished the run"
+        summary.update(
+            run_name=run_dir.name,
+            experiment=settings.experiment,
+            status="FAILED",
+            failure=f"a Ray Train worker failed ({reason}); Ray Train restarts workers "
+            f"distribute.max_failures = {knobs.max_failures} time(s)",
+        )
+        run_id = _fail_mlflow_run(settings, run_dir, summary["failure"])
+        if run_id is not None:
+            summary["mlflow"] = {"tracking_uri": settings.tracking_uri, "run_id": run_id}
+        write_json(run_dir.summary, summary)
+        print(
+            f"the run FAILED: {summary['failure']}; to continue: zoo train "
+            f"{options.recipe or 'RECIPE'} --bind \"train.run_name='{run_dir.name}'\" --resume",
+            flush=True,
+        )
+    mlflow = summary.get("mlflow") or {}
+    return RunResult(
+        run_dir=run_dir.path,
+        run_name=run_dir.name,
+        experiment=settings.experiment,
+        status=summary["status"],
+        mlflow_run_id=mlflow.get("run_id"),
+        tracking_uri=mlflow.get("tracking_uri"),
+        history=read_history(run_dir.history),
+        test_metrics=summary.get("test_metrics", {}),
+        summary=summary,
+    )
+
+
+def _fail_mlflow_run(settings: TrainSettings, run_dir: RunDir, reason: str) -> str | None:
+    """End the chief's MLflow run FAILED if its worker died with it RUNNING; its id."""
+    from zoo.tracking import client, find_run_by_dir
+
+    run_id = find_run_by_dir(settings.experiment, run_dir.path, settings.tracking_uri)
+    if run_id is None:
+        return None
+    mlflow_client = client(settings.tracking_uri)
+    if mlflow_client.get_run(run_id).info.status == "RUNNING":
+        mlflow_client.set_tag(run_id, "zoo.failure", reason[:500])
+        mlflow_client.set_terminated(run_id, status="FAILED")
+    return run_id
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
