@@ -23,6 +23,7 @@ COMMANDS = {
     "compare": ("zoo.compare", "compare runs as read from TensorBoard and from MLflow"),
     "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
     "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
+    "system": ("zoo.system", "CPU, GPUs, versions, the precision 'auto' picks and why, a speed test"),
 }
 
 
