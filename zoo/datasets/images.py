@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.datasets import register_dataset
+from zoo.datasets.augment import augment_train
 from zoo.datasets.base import Dataset, from_arrays
 from zoo.errors import DataError
 
@@ -114,10 +115,11 @@ def fashion_mnist(
     data_dir: str | None = None,
     download: bool = True,
     classes: list[int] | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """Fashion-MNIST (Xiao et al. 2017): 60,000 train / 10,000 test 28x28x1 images, 10 classes."""
     (x_train, y_train), (x_test, y_test) = read_fashion_mnist(data_dir, download)
-    return from_arrays(
+    data = from_arrays(
         "fashion_mnist",
         x_train[..., None],
         y_train,
@@ -133,6 +135,7 @@ def fashion_mnist(
         classes=classes,
         attributes=FASHION_ATTRIBUTES,
     )
+    return augment_train(data, augment, seed)
 
 
 @register_dataset("digits")
@@ -144,6 +147,7 @@ def digits(
     test_split: float = 0.2,
     train_size: int | None = None,
     classes: list[int] | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes): works with no download.
 
@@ -159,7 +163,7 @@ def digits(
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_split, random_state=seed, stratify=y
     )
-    return from_arrays(
+    data = from_arrays(
         "digits",
         x_train,
         y_train,
@@ -176,6 +180,7 @@ def digits(
         scale=1 / 16,
         attributes=DIGITS_ATTRIBUTES,
     )
+    return augment_train(data, augment, seed)
 
 
 CIFAR10_CLASSES = [
@@ -231,10 +236,11 @@ def cifar10(
     data_dir: str | None = None,
     download: bool = True,
     classes: list[int] | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """CIFAR-10 (Krizhevsky 2009): 50,000 train / 10,000 test 32x32x3 images, 10 classes."""
     (x_train, y_train), (x_test, y_test) = read_cifar10(data_dir, download)
-    return from_arrays(
+    data = from_arrays(
         "cifar10",
         x_train,
         y_train,
@@ -249,6 +255,7 @@ def cifar10(
         seed=seed,
         classes=classes,
     )
+    return augment_train(data, augment, seed)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -286,6 +293,7 @@ def image_folder(
     image_size: tuple[int, int] = (64, 64),
     color_mode: str = "rgb",
     train_size: int | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """Images in ``directory/<class>/``; a ``directory/test/<class>/`` tree is the test split.
 
@@ -302,7 +310,7 @@ def image_folder(
     x_test = y_test = None
     if (root / "test").is_dir() and train_root != root:
         x_test, y_test, _ = _read_folder(root / "test", image_size, color_mode, classes)
-    return from_arrays(
+    data = from_arrays(
         "image_folder",
         x_train,
         y_train,
@@ -316,3 +324,4 @@ def image_folder(
         train_size=train_size,
         seed=seed,
     )
+    return augment_train(data, augment, seed)
