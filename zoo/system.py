@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 
 # (shown name, distributions that provide it, first found wins)
@@ -111,28 +111,34 @@ def measure_model(
         keras.mixed_precision.set_global_policy(previous)
 
 
-def quickstart_builder() -> tuple[Callable[[], object], int, str]:
-    """The quickstart recipe's ``cnn`` as a builder, its batch size and its optimizer name."""
+def recipe_builder(
+    recipe: str, input_shape: tuple, classes: int, bindings: Sequence[str] = ()
+) -> tuple[Callable[[], object], int, str]:
+    """A recipe's model as a builder (its gin bindings frozen), its batch size and optimizer.
+
+    Parses the recipe into gin's global config and clears it again afterwards.
+    """
     import gin
 
     from zoo import registry
     from zoo.config import parse
 
-    parse(QUICKSTART)
+    parse(recipe, bindings)
     try:
+        model = str(gin.query_parameter("train.model"))
         batch_size = int(gin.query_parameter("train.batch_size"))
         optimizer = str(gin.query_parameter("train.optimizer"))
-        bindings = {
+        knobs = {
             k: v
             for (scope, selector), values in gin.config._CONFIG.items()
-            if not scope and selector.split(".")[-1] == "cnn"
+            if not scope and selector.split(".")[-1] == model
             for k, v in values.items()
         }
     finally:
         gin.clear_config()
 
     def build():
-        return registry.build("cnn", input_shape=QUICKSTART_INPUT, classes=10, **bindings)
+        return registry.build(model, input_shape=input_shape, classes=classes, **knobs)
 
     return build, batch_size, optimizer
 
@@ -162,7 +168,7 @@ def _machine_lines(choice, cpu: dict, gpus: list[dict]) -> list[str]:
 def _measure_lines(
     policy: str, also: list[str], seconds: float, batch_size: int | None
 ) -> list[str]:
-    build, recipe_batch, optimizer = quickstart_builder()
+    build, recipe_batch, optimizer = recipe_builder(QUICKSTART, QUICKSTART_INPUT, 10)
     batch = batch_size or recipe_batch
     lines = [
         f"quickstart model: cnn as in recipes/{QUICKSTART}.gin, {optimizer}, batch {batch}, "
