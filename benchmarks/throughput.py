@@ -39,11 +39,14 @@ FIELDS = [
 
 
 def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy, cpu):
-    """One CSV row: images/s of ``build()`` under ``policy``, and its size."""
+    """One CSV row: images/s of ``build()`` under ``policy``, and its size.
+
+    One warm-up step at ImageNet sizes (the first call traces; a second costs seconds)."""
     from zoo.stats import count_macs, count_params
     from zoo.system import measure_model
 
-    m = measure_model(build, shape, 10, batch, policy, seconds, inference=True)
+    warmup = 1 if shape[0] >= 128 else 2
+    m = measure_model(build, shape, 10, batch, policy, seconds, inference=True, warmup=warmup)
     import keras
 
     keras.backend.clear_session()

@@ -83,6 +83,7 @@ def measure_model(
     *,
     optimizer: str = "adam",
     inference: bool = False,
+    warmup: int = 2,
 ) -> dict:
     """Training (and optionally inference) images per second of ``build()`` under ``policy``.
 
@@ -101,10 +102,10 @@ def measure_model(
         rng = np.random.default_rng(0)
         x = rng.random((batch_size, *input_shape), dtype=np.float32)
         y = rng.integers(0, classes, size=(batch_size,)).astype("int32")
-        steps, elapsed = timed_steps(lambda: model.train_on_batch(x, y), seconds)
+        steps, elapsed = timed_steps(lambda: model.train_on_batch(x, y), seconds, warmup)
         result = {"train_img_s": steps * batch_size / elapsed, "train_steps": steps}
         if inference:
-            steps, elapsed = timed_steps(lambda: model.predict_on_batch(x), seconds)
+            steps, elapsed = timed_steps(lambda: model.predict_on_batch(x), seconds, warmup)
             result.update(infer_img_s=steps * batch_size / elapsed, infer_steps=steps)
         return result
     finally:
