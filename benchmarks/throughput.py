@@ -83,12 +83,16 @@ def keras_builder(app, shape):
     return lambda: getattr(keras.applications, app)(weights=None, input_shape=shape, classes=10)
 
 
-def table(args, cpu: str, auto_policy: str) -> list[dict]:
+def table(args, cpu: str, auto_policy: str, out: Path) -> list[dict]:
+    """Measure the models matching ``--models``; each row is appended to ``out`` at once."""
     import zoo
 
     policies = list(dict.fromkeys(["float32", auto_policy]))
-    names = [n for n in zoo.list_models(task="vision") if fnmatch.fnmatch(n, args.models)]
-    rows = []
+    patterns = args.models.split(",")
+    names = [
+        n for n in zoo.list_models(task="vision") if any(fnmatch.fnmatch(n, p) for p in patterns)
+    ]
+    rows: list[dict] = []
     for name in names:
         spec = zoo.registry.get_spec(name)
         shape = tuple(spec.default_input)
@@ -98,8 +102,6 @@ def table(args, cpu: str, auto_policy: str) -> list[dict]:
                 name, spec.family, zoo_builder(name, shape), shape, batch, policy,
                 args.seconds, auto_policy, cpu,
             )  # fmt: skip
-            rows.append(row)
-            print(_line(row), flush=True)
             if name in PEERS:
                 peer = measure_row(
                     f"keras.applications.{PEERS[name]}", "keras.applications",
@@ -109,8 +111,10 @@ def table(args, cpu: str, auto_policy: str) -> list[dict]:
                 peer["peer"] = name
                 row["peer"] = peer["model"]
                 row["ratio_to_peer"] = round(row["train_img_s"] / peer["train_img_s"], 3)
-                rows.append(peer)
-                print(_line(peer), f"zoo/keras {row['ratio_to_peer']}", flush=True)
+            for r in [row, peer] if name in PEERS else [row]:
+                rows.append(r)
+                append(r, out, first=len(rows) == 1)
+                print(_line(r), flush=True)
     return rows
 
 
@@ -165,18 +169,21 @@ def pipeline_rows(args, cpu: str) -> list[dict]:
     return rows
 
 
-def write(rows: list[dict], path: Path) -> None:
+def append(row: dict, path: Path, first: bool) -> None:
+    """Write ``row`` to the CSV at ``path`` (a new file with its header when ``first``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {path}")
+    with path.open("w" if first else "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if first:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="shell pattern over zoo's vision models")
+    parser.add_argument(
+        "--models", default="*", help="comma-separated shell patterns over zoo's vision models"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measure")
     parser.add_argument("--batch", type=int, default=64, help="batch of the small-input models")
     parser.add_argument("--big-batch", type=int, default=4, help="batch at ImageNet sizes")
@@ -192,9 +199,13 @@ def main() -> None:
     choice = choose_precision("auto")
     print(f"{cpu}\n{choice.reason}", flush=True)
     if args.pipeline:
-        write(pipeline_rows(args, cpu), Path(args.out or RESULTS / "pipeline.csv"))
+        out = Path(args.out or RESULTS / "pipeline.csv")
+        for i, row in enumerate(pipeline_rows(args, cpu)):
+            append(row, out, first=i == 0)
     else:
-        write(table(args, cpu, choice.policy), Path(args.out or RESULTS / "throughput.csv"))
+        out = Path(args.out or RESULTS / "throughput.csv")
+        table(args, cpu, choice.policy, out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
