@@ -82,7 +82,11 @@ def main() -> None:
     parser.add_argument("--models", default="kim_cnn", help="comma-separated: " + ",".join(SETUPS))
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--epochs", type=int, help="override the recipe's train.epochs")
-    parser.add_argument("--data-dir", default=os.environ.get("ZOO_DATA_DIR", "../shared/data"))
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("ZOO_DATA_DIR"),
+        help="folder holding mr/ (default: $ZOO_DATA_DIR, else the mr loader's own search)",
+    )
     parser.add_argument("--bind", action="append", default=[], help="extra gin bindings")
     parser.add_argument("--out", default="benchmarks/out/mr_crossval.csv")
     parser.add_argument(
@@ -101,7 +105,7 @@ def main() -> None:
         recipe, bindings = SETUPS[model]
         bindings = [
             *bindings,
-            f"mr.directory = '{Path(args.data_dir) / 'mr'}'",
+            *([f"mr.directory = '{Path(args.data_dir) / 'mr'}'"] if args.data_dir else []),
             "train.experiment = 'mr-crossval'",
             f"train.run_name = '{model}-cv{args.folds}-{stamp}'",
             *args.bind,

@@ -91,3 +91,138 @@ def test_split_validation_counts():
 def test_unknown_dataset():
     with pytest.raises(UnknownNameError, match="fashion_mnist"):
         datasets.load("fashion_mnst")
+
+
+# ---- data a user can get: keras' cache, its download, and the message when both fail ----
+
+
+def offline(*args, **kwargs):
+    raise OSError("no network")
+
+
+def write_mr(folder, lines=6):
+    folder.mkdir(parents=True)
+    (folder / "rt-polarity.pos").write_bytes(
+        "\n".join(f"a fine caf\xe9 film number {i}" for i in range(lines)).encode("latin-1")
+    )
+    (folder / "rt-polarity.neg").write_bytes(
+        "\n".join(f"a dull film number {i}" for i in range(lines)).encode("latin-1")
+    )
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """An empty keras cache of the test's own; any download attempt fails as offline."""
+    import keras
+
+    home = tmp_path / "keras-home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    return home
+
+
+def test_mr_is_read_from_keras_cache(keras_home):
+    write_mr(keras_home / "datasets" / "rt-polaritydata_extracted" / "rt-polaritydata")
+    data = datasets.load("mr", test_split=0.25, validation_split=0, batch_size=4)
+    assert data.sizes == {"train": 8, "validation": 0, "test": 4}  # 2 of 6 per class
+    assert "café" in data.extras["vocabulary"]
+
+
+def test_mr_downloads_pang_and_lee_archive_into_keras_cache(keras_home, monkeypatch):
+    import keras
+
+    calls = []
+
+    def fake_get_file(fname, origin, extract, cache_dir, cache_subdir):
+        calls.append((fname, origin, extract, cache_dir, cache_subdir))
+        extracted = keras_home / "datasets" / "rt-polaritydata_extracted"
+        write_mr(extracted / "rt-polaritydata")
+        return str(extracted)
+
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    data = datasets.load("mr", test_split=0.25, validation_split=0)
+    assert data.sizes["train"] + data.sizes["test"] == 12
+    assert calls == [
+        (
+            "rt-polaritydata.tar.gz",
+            "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz",
+            True,
+            str(keras_home),
+            "datasets",
+        )
+    ]
+
+
+def test_mr_offline_and_missing_names_the_places_and_how(keras_home, monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "zoo-data"))
+    with pytest.raises(DataError) as err:
+        datasets.load("mr")
+    msg = first_line(err.value)
+    assert str(tmp_path / "zoo-data" / "mr") in msg and str(keras_home / "datasets") in msg
+    assert "download failed: OSError" in msg and "rt-polaritydata.tar.gz" in msg
+    assert "shared" not in msg
+
+
+def write_cifar_batches(folder, n=4):
+    import pickle
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            b"labels": [i % 10 for i in range(n)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+
+
+def test_cifar10_is_read_from_keras_3_cache_layout(keras_home, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    write_cifar_batches(
+        keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
+    )
+    data = datasets.load("cifar10", validation_split=4, batch_size=8)
+    assert data.sizes == {"train": 16, "validation": 4, "test": 4}
+    assert data.input_shape == (32, 32, 3)
+
+
+def test_cifar10_offline_and_missing_is_one_sentence(keras_home, monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(DataError) as err:
+        datasets.load("cifar10")
+    msg = first_line(err.value)
+    assert str(keras_home / "datasets") in msg and "download failed: OSError" in msg
+
+
+def write_flowers(folder, per_class=5):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("daisy", "roses", "tulips"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / cls / f"{i}.jpg")
+    (folder / "LICENSE.txt").write_text("CC-BY\n")
+
+
+def test_flowers_from_keras_cache(keras_home):
+    write_flowers(keras_home / "datasets" / "flower_photos" / "flower_photos")
+    data = datasets.load(
+        "flowers", image_size=(8, 8), test_split=0.2, validation_split=3, batch_size=4
+    )
+    assert data.class_names == ["daisy", "roses", "tulips"]
+    assert data.sizes == {"train": 9, "validation": 3, "test": 3}
+    assert data.input_shape == (8, 8, 3)
+
+
+def test_flowers_offline_and_missing_names_the_places_and_how(keras_home):
+    with pytest.raises(DataError) as err:
+        datasets.load("flowers")
+    msg = first_line(err.value)
+    assert str(keras_home / "datasets" / "flower_photos") in msg
+    assert "download failed: OSError" in msg and "flower_photos.tgz" in msg

@@ -1,4 +1,8 @@
-"""Image datasets: Fashion-MNIST, scikit-learn's digits, CIFAR-10 and image folders."""
+"""Image datasets: Fashion-MNIST, scikit-learn's digits, CIFAR-10, flowers and image folders.
+
+Each image loader takes ``augment`` (see :mod:`zoo.datasets.augment`): augmentation of the
+training batches, e.g. ``fashion_mnist.augment = ['crop', 'flip']``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.datasets import register_dataset
+from zoo.datasets.augment import augment_train
 from zoo.datasets.base import Dataset, from_arrays
 from zoo.errors import DataError
 
@@ -114,10 +119,11 @@ def fashion_mnist(
     data_dir: str | None = None,
     download: bool = True,
     classes: list[int] | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """Fashion-MNIST (Xiao et al. 2017): 60,000 train / 10,000 test 28x28x1 images, 10 classes."""
     (x_train, y_train), (x_test, y_test) = read_fashion_mnist(data_dir, download)
-    return from_arrays(
+    data = from_arrays(
         "fashion_mnist",
         x_train[..., None],
         y_train,
@@ -133,6 +139,7 @@ def fashion_mnist(
         classes=classes,
         attributes=FASHION_ATTRIBUTES,
     )
+    return augment_train(data, augment, seed)
 
 
 @register_dataset("digits")
@@ -144,6 +151,7 @@ def digits(
     test_split: float = 0.2,
     train_size: int | None = None,
     classes: list[int] | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1,797 images, 10 classes): works with no download.
 
@@ -159,7 +167,7 @@ def digits(
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_split, random_state=seed, stratify=y
     )
-    return from_arrays(
+    data = from_arrays(
         "digits",
         x_train,
         y_train,
@@ -176,6 +184,7 @@ def digits(
         scale=1 / 16,
         attributes=DIGITS_ATTRIBUTES,
     )
+    return augment_train(data, augment, seed)
 
 
 CIFAR10_CLASSES = [
@@ -191,12 +200,21 @@ def _read_cifar_batch(path: Path):
 
 
 def read_cifar10(data_dir: str | None = None, download: bool = True):
-    """CIFAR-10 from the python-pickle batches (keras' cache layout) or keras' download."""
+    """CIFAR-10 from the python-pickle batches (keras' cache layout) or keras' download.
+
+    Looked for in ``data_dir``, ``$ZOO_DATA_DIR`` and keras' cache, then downloaded by
+    ``keras.datasets.cifar10.load_data()`` (into keras' cache) when ``download`` is on.
+    """
     dirs = []
     for base in (data_dir, os.environ.get("ZOO_DATA_DIR")):
         if base:
             dirs += [Path(base), Path(base) / "cifar-10-batches-py"]
-    dirs.append(keras_cache_dir() / "cifar-10-batches-py")
+    # keras 3 extracts into cifar-10-batches-py-target/, keras 2 into the folder itself
+    cache = keras_cache_dir()
+    dirs += [
+        cache / "cifar-10-batches-py-target" / "cifar-10-batches-py",
+        cache / "cifar-10-batches-py",
+    ]
     for d in dirs:
         if (d / "data_batch_1").is_file() and (d / "test_batch").is_file():
             parts = [_read_cifar_batch(d / f"data_batch_{i}") for i in range(1, 6)]
@@ -231,10 +249,11 @@ def cifar10(
     data_dir: str | None = None,
     download: bool = True,
     classes: list[int] | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """CIFAR-10 (Krizhevsky 2009): 50,000 train / 10,000 test 32x32x3 images, 10 classes."""
     (x_train, y_train), (x_test, y_test) = read_cifar10(data_dir, download)
-    return from_arrays(
+    data = from_arrays(
         "cifar10",
         x_train,
         y_train,
@@ -249,6 +268,7 @@ def cifar10(
         seed=seed,
         classes=classes,
     )
+    return augment_train(data, augment, seed)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -286,6 +306,7 @@ def image_folder(
     image_size: tuple[int, int] = (64, 64),
     color_mode: str = "rgb",
     train_size: int | None = None,
+    augment: list[str] | None = None,
 ) -> Dataset:
     """Images in ``directory/<class>/``; a ``directory/test/<class>/`` tree is the test split.
 
@@ -302,7 +323,7 @@ def image_folder(
     x_test = y_test = None
     if (root / "test").is_dir() and train_root != root:
         x_test, y_test, _ = _read_folder(root / "test", image_size, color_mode, classes)
-    return from_arrays(
+    data = from_arrays(
         "image_folder",
         x_train,
         y_train,
@@ -316,3 +337,102 @@ def image_folder(
         train_size=train_size,
         seed=seed,
     )
+    return augment_train(data, augment, seed)
+
+
+FLOWERS_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+)
+
+
+def flowers_dirs(data_dir: str | None = None) -> list[Path]:
+    """Where TF's flower_photos is looked for: ``data_dir``, ``$ZOO_DATA_DIR``, keras' cache."""
+    dirs = []
+    for base in (data_dir, os.environ.get("ZOO_DATA_DIR")):
+        if base:
+            dirs += [Path(base) / "flower_photos", Path(base)]
+    cache = keras_cache_dir()
+    return [*dirs, cache / "flower_photos" / "flower_photos", cache / "flower_photos"]
+
+
+def _has_class_folders(d: Path) -> bool:
+    return d.is_dir() and any(
+        c.is_dir() and any(f.suffix.lower() in IMAGE_SUFFIXES for f in c.iterdir())
+        for c in d.iterdir()
+    )
+
+
+def find_flowers(data_dir: str | None = None, download: bool = True) -> Path:
+    """The flower_photos folder (one sub-folder per class); keras' download when missing."""
+    dirs = flowers_dirs(data_dir)
+    for d in dirs:
+        if _has_class_folders(d):
+            return d
+    reason = "download disabled"
+    if download:
+        try:
+            import keras
+
+            extracted = keras.utils.get_file(
+                "flower_photos",
+                FLOWERS_URL,
+                extract=True,
+                cache_dir=str(keras_cache_dir().parent),
+                cache_subdir="datasets",
+            )
+            candidates = (Path(extracted) / "flower_photos", Path(extracted))
+            found = [d for d in candidates if _has_class_folders(d)]
+            if found:
+                return found[0]
+            reason = "the downloaded archive holds no class folders"
+        except Exception as exc:  # offline, proxy, partial file...
+            reason = f"download failed: {type(exc).__name__}"
+    places = ", ".join(str(d) for d in dict.fromkeys(dirs))
+    raise DataError(
+        f"flower_photos not found (looked in {places}; {reason}): run once online to download "
+        f"it into keras' cache ({FLOWERS_URL}), or put the flower_photos folder in ZOO_DATA_DIR."
+    )
+
+
+@register_dataset("flowers")
+def flowers(
+    batch_size: int = 32,
+    target: str = "sparse",
+    seed: int = 42,
+    validation_split: float | int = 0.1,
+    test_split: float = 0.2,
+    image_size: tuple[int, int] = (160, 160),
+    train_size: int | None = None,
+    data_dir: str | None = None,
+    download: bool = True,
+    classes: list[int] | None = None,
+    augment: list[str] | None = None,
+) -> Dataset:
+    """TF's flower_photos: 3,670 photos of 5 flowers (daisy, dandelion, roses, sunflowers, tulips).
+
+    The transfer-learning data of TensorFlow's tutorials, resized to ``image_size`` (160x160
+    as in its MobileNetV2 transfer-learning tutorial). It has no test split: a seeded,
+    stratified ``test_split`` is held out first, then validation is carved from the rest.
+    """
+    from sklearn.model_selection import train_test_split
+
+    x, y, names = _read_folder(find_flowers(data_dir, download), image_size, "rgb")
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_split, random_state=seed, stratify=y
+    )
+    data = from_arrays(
+        "flowers",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        num_classes=len(names),
+        class_names=names,
+        batch_size=batch_size,
+        target=target,
+        validation_split=validation_split,
+        train_size=train_size,
+        seed=seed,
+        classes=classes,
+    )
+    return augment_train(data, augment, seed)

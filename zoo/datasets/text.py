@@ -6,8 +6,9 @@ saves to ``.keras`` without a vocabulary asset, and the vocabulary travels with 
 ``Dataset.extras["vocabulary"]``. The vectoriser is adapted on the training split only (never
 on validation or test sentences), so no test word leaks into the vocabulary.
 
-Loaders: ``mr`` (Pang & Lee 2005 sentence polarity, Latin-1 files), ``imdb`` (keras'
-download cache) and ``text_folder`` (one sub-folder per class, one document per file).
+Loaders: ``mr`` (Pang & Lee 2005 sentence polarity, Latin-1 files, downloaded into keras'
+cache when online), ``imdb`` (keras' download cache) and ``text_folder`` (one sub-folder per
+class, one document per file).
 ``folds`` / ``fold`` select a stratified cross-validation fold as the test split.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from zoo.datasets import register_dataset
 from zoo.datasets.base import TARGETS, Dataset, make_targets, pipeline, split_validation
+from zoo.datasets.images import keras_cache_dir
 from zoo.errors import ConfigError, DataError
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "kim", "none")
@@ -213,7 +215,7 @@ def text_dataset(
             "vectorizer_config": vectorizer.get_config(),
             "fold": fold if folds else None,
             "folds": folds,
-            # what a text builder needs from the data (see zoo.runner.build_model)
+            # what a text builder needs from the data (see zoo.training.setup.build_model)
             "model_kwargs": {"vocabulary_size": len(vocabulary), "vocabulary": vocabulary},
         },
     )
@@ -235,12 +237,62 @@ def split_indices(labels: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarra
     return np.flatnonzero(mask), test_idx
 
 
-def _data_dir(directory: str | None, sub: str) -> Path:
+MR_URL = "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
+MR_FILES = ("rt-polarity.neg", "rt-polarity.pos")
+
+
+def mr_dirs(directory: str | None = None) -> list[Path]:
+    """Where MR is looked for: ``directory`` alone if given; else ``$ZOO_DATA_DIR/mr`` and
+    keras' cache (where :func:`find_mr` downloads Pang & Lee's archive)."""
     if directory:
-        return Path(os.path.expandvars(os.path.expanduser(directory)))
-    if os.environ.get("ZOO_DATA_DIR"):
-        return Path(os.environ["ZOO_DATA_DIR"]) / sub
-    return Path("..") / "shared" / "data" / sub
+        return [Path(os.path.expandvars(os.path.expanduser(directory)))]
+    dirs = [Path(os.environ["ZOO_DATA_DIR"]) / "mr"] if os.environ.get("ZOO_DATA_DIR") else []
+    cache = keras_cache_dir()
+    return [
+        *dirs,
+        cache / "rt-polaritydata_extracted" / "rt-polaritydata",
+        cache / "rt-polaritydata",
+    ]
+
+
+def _download_mr() -> list[Path]:
+    import keras
+
+    extracted = keras.utils.get_file(
+        "rt-polaritydata.tar.gz",
+        MR_URL,
+        extract=True,
+        cache_dir=str(keras_cache_dir().parent),
+        cache_subdir="datasets",
+    )
+    return [Path(extracted) / "rt-polaritydata", Path(extracted)]
+
+
+def find_mr(directory: str | None = None, download: bool = True) -> Path:
+    """The folder holding ``rt-polarity.neg`` and ``.pos``; downloads into keras' cache when
+    no folder was named, none holds them and ``download`` is on."""
+    dirs = mr_dirs(directory)
+    for d in dirs:
+        if all((d / f).is_file() for f in MR_FILES):
+            return d
+    if directory is not None:
+        reason = "mr.directory names the only place to look"
+    elif not download:
+        reason = "download disabled"
+    else:
+        try:
+            found = [d for d in _download_mr() if all((d / f).is_file() for f in MR_FILES)]
+            if found:
+                return found[0]
+            reason = "the downloaded archive holds no rt-polarity.neg/.pos"
+        except Exception as exc:  # offline, proxy, partial file...
+            reason = f"download failed: {type(exc).__name__}"
+    places = ", ".join(str(d) for d in dirs)
+    raise DataError(
+        f"MR data not found (looked in {places}; {reason}): run once online to download "
+        f"Pang & Lee's rt-polaritydata.tar.gz into keras' cache, or set mr.directory = "
+        "'<folder with rt-polarity.pos and rt-polarity.neg>' or ZOO_DATA_DIR."
+    )
 
 
 @register_dataset("mr")
@@ -259,22 +311,17 @@ def mr(
     standardize: str = "lower",
     split: str = "whitespace",
     ngrams: int | None = None,
+    download: bool = True,
 ) -> Dataset:
     """Movie Review sentence polarity (Pang & Lee 2005): 5,331 positive, 5,331 negative.
 
-    ``directory`` holds ``rt-polarity.pos`` and ``rt-polarity.neg`` (default
-    ``$ZOO_DATA_DIR/mr``, else ``../shared/data/mr``). The standard protocol is 10-fold
-    cross-validation (``zoo train mr_kim_cnn --folds 10``).
+    ``directory`` holds ``rt-polarity.pos`` and ``rt-polarity.neg``; without one, MR is
+    looked for in ``$ZOO_DATA_DIR/mr`` and keras' cache, and downloaded there (Pang & Lee's
+    ``rt-polaritydata.tar.gz``, as keras fetches its own datasets) when online. The standard
+    protocol is 10-fold cross-validation (``zoo train mr_kim_cnn --folds 10``).
     """
-    folder = _data_dir(directory, "mr")
-    files = [folder / "rt-polarity.neg", folder / "rt-polarity.pos"]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise DataError(
-            f"MR data not found ({', '.join(missing)}): set mr.directory = '<folder with "
-            "rt-polarity.pos and rt-polarity.neg>' or the ZOO_DATA_DIR environment variable."
-        )
-    neg, pos = (read_lines(f, encoding) for f in files)
+    folder = find_mr(directory, download)
+    neg, pos = (read_lines(folder / f, encoding) for f in MR_FILES)
     return text_dataset(
         "mr",
         neg + pos,

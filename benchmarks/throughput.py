@@ -1,0 +1,214 @@
+"""Training and inference images/s of every registered vision model, float32 and ``auto``.
+
+Like timm's benchmark CSVs: one row per model and precision, with parameters and
+multiply-adds, in ``benchmarks/results/throughput.csv``. Each model is built at its default
+input (``zoo list``), fed random images and labels, compiled as the runner compiles a
+sparse-label classifier (Adam, no XLA), warmed up (tracing excluded), then timed for
+``--seconds``. ImageNet-size models (input >= 128 px) use ``--big-batch`` to stay short.
+keras.applications' ResNet50 and VGG16 are measured the same way at the same precision
+and batch as zoo's resnet50 and vgg16; their rows carry ``peer`` and zoo's the ratio.
+
+``auto`` is :func:`zoo.hardware.choose_precision`: where it picks float32 the float32 row is
+the auto row (``auto_picks`` says so), so no model is measured twice for nothing.
+
+    nice -n 10 python benchmarks/throughput.py                       # the whole table
+    python benchmarks/throughput.py --models 'resnet*' --seconds 5
+    python benchmarks/throughput.py --pipeline                       # input vs training
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import fnmatch
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PEERS = {"resnet50": "ResNet50", "vgg16": "VGG16"}
+FIELDS = [
+    "model", "family", "input", "batch", "precision", "auto_picks", "train_img_s",
+    "train_step_ms", "infer_img_s", "infer_step_ms", "params", "macs", "peer",
+    "ratio_to_peer", "cpu", "date",
+]  # fmt: skip
+
+
+def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy, cpu):
+    """One CSV row: images/s of ``build()`` under ``policy``, and its size.
+
+    One warm-up step at ImageNet sizes (the first call traces; a second costs seconds)."""
+    from zoo.stats import count_macs, count_params
+    from zoo.system import measure_model
+
+    warmup = 1 if shape[0] >= 128 else 2
+    m = measure_model(build, shape, 10, batch, policy, seconds, inference=True, warmup=warmup)
+    import keras
+
+    keras.backend.clear_session()
+    model = build()
+    return {
+        "model": name,
+        "family": family,
+        "input": "x".join(map(str, shape)),
+        "batch": batch,
+        "precision": policy,
+        "auto_picks": policy == auto_policy,
+        "train_img_s": round(m["train_img_s"], 1),
+        "train_step_ms": round(1000 * batch / m["train_img_s"], 1),
+        "infer_img_s": round(m["infer_img_s"], 1),
+        "infer_step_ms": round(1000 * batch / m["infer_img_s"], 1),
+        "params": sum(count_params(model)),
+        "macs": count_macs(model),
+        "peer": "",
+        "ratio_to_peer": "",
+        "cpu": cpu,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def zoo_builder(name, shape):
+    import zoo
+
+    return lambda: zoo.build(name, input_shape=shape, classes=10)
+
+
+def keras_builder(app, shape):
+    import keras
+
+    return lambda: getattr(keras.applications, app)(weights=None, input_shape=shape, classes=10)
+
+
+def table(args, cpu: str, auto_policy: str, out: Path) -> list[dict]:
+    """Measure the models matching ``--models``; each row is appended to ``out`` at once."""
+    import zoo
+
+    policies = list(dict.fromkeys(["float32", auto_policy]))
+    patterns = args.models.split(",")
+    names = [
+        n for n in zoo.list_models(task="vision") if any(fnmatch.fnmatch(n, p) for p in patterns)
+    ]
+    rows: list[dict] = []
+    for name in names:
+        spec = zoo.registry.get_spec(name)
+        shape = tuple(spec.default_input)
+        batch = args.big_batch if shape[0] >= 128 else args.batch
+        for policy in policies:
+            row = measure_row(
+                name, spec.family, zoo_builder(name, shape), shape, batch, policy,
+                args.seconds, auto_policy, cpu,
+            )  # fmt: skip
+            if name in PEERS:
+                peer = measure_row(
+                    f"keras.applications.{PEERS[name]}", "keras.applications",
+                    keras_builder(PEERS[name], shape), shape, batch, policy, args.seconds,
+                    auto_policy, cpu,
+                )  # fmt: skip
+                peer["peer"] = name
+                row["peer"] = peer["model"]
+                row["ratio_to_peer"] = round(row["train_img_s"] / peer["train_img_s"], 3)
+            for r in [row, peer] if name in PEERS else [row]:
+                rows.append(r)
+                append(r, out, first=len(rows) == 1)
+                print(_line(r), flush=True)
+    return rows
+
+
+def _line(row: dict) -> str:
+    return (
+        f"{row['model']:<32} {row['input']:>10} b{row['batch']:<4} {row['precision']:<15} "
+        f"train {row['train_img_s']:>8} img/s  infer {row['infer_img_s']:>8} img/s"
+    )
+
+
+def pipeline_rows(args, cpu: str) -> list[dict]:
+    """Input pipeline alone (Fashion-MNIST, augmented) against the train step it feeds.
+
+    The step is fashion_fast's model and batch in float32; the pipeline is timed on its
+    second pass (the first fills the cache), with each augmentation setting. On a shared
+    machine the load changes by the minute, so the step is timed again right before each
+    pass, and each row's ratio compares two measurements taken seconds apart.
+    """
+    import time
+
+    from zoo import datasets
+    from zoo.system import measure_model, recipe_builder
+
+    build, batch, optimizer = recipe_builder("fashion_fast", (28, 28, 1), 10)
+    rows = []
+    for augment, target in (
+        ([], "sparse"), (["crop", "flip"], "sparse"), (["crop", "flip", "mixup"], "onehot"),
+        (["crop", "flip", "cutmix"], "onehot"), (["randaugment"], "sparse"),
+    ):  # fmt: skip
+        data = datasets.load(
+            "fashion_mnist", batch_size=batch, target=target, augment=augment, data_dir=args.data
+        )
+        for _ in data.train:  # the first pass fills the cache
+            pass
+        step = measure_model(
+            build, (28, 28, 1), 10, batch, "float32", args.seconds, optimizer=optimizer
+        )["train_img_s"]
+        images, start = 0, time.perf_counter()
+        for x, _ in data.train:
+            images += int(x.shape[0])
+        rate = images / (time.perf_counter() - start)
+        rows.append(
+            {
+                "augment": "+".join(augment) or "none",
+                "batch": batch,
+                "input_img_s": round(rate, 1),
+                "train_step_img_s": round(step, 1),
+                "input_over_train": round(rate / step, 2),
+                "cpu": cpu,
+                "date": datetime.date.today().isoformat(),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def append(row: dict, path: Path, first: bool) -> None:
+    """Write ``row`` to the CSV at ``path`` (a new file with its header when ``first``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w" if first else "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if first:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--models", default="*", help="comma-separated shell patterns over zoo's vision models"
+    )
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measure")
+    parser.add_argument("--batch", type=int, default=64, help="batch of the small-input models")
+    parser.add_argument("--big-batch", type=int, default=4, help="batch at ImageNet sizes")
+    parser.add_argument("--pipeline", action="store_true", help="input pipeline vs train step")
+    parser.add_argument("--data", default=None, help="Fashion-MNIST folder (default: search)")
+    parser.add_argument("--out", default=None, help="CSV path (default: benchmarks/results/)")
+    args = parser.parse_args()
+
+    from zoo.hardware import choose_precision, cpu_info
+
+    info = cpu_info()
+    cpu = f"{info['model']} ({info['cores']} cores; {' '.join(info['flags'])})"
+    choice = choose_precision("auto")
+    print(f"{cpu}\n{choice.reason}", flush=True)
+    if args.pipeline:
+        out = Path(args.out or RESULTS / "pipeline.csv")
+        for i, row in enumerate(pipeline_rows(args, cpu)):
+            append(row, out, first=i == 0)
+    else:
+        out = Path(args.out or RESULTS / "throughput.csv")
+        table(args, cpu, choice.policy, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
