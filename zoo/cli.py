@@ -26,7 +26,10 @@ COMMANDS = {
     "summary": ("zoo.inspection_cli", "per layer: shape, params, mult-adds, receptive field"),
     "scaling": ("zoo.inspection_cli", "params and mult-adds of mlp and cnn as the input grows"),
     "show": ("zoo.inspection_cli", "a trained CNN's first-layer filters and feature maps"),
-    "system": ("zoo.system", "CPU, GPUs, versions, the precision 'auto' picks and why, a speed test"),
+    "system": (
+        "zoo.system",
+        "CPU, GPUs, versions, the precision 'auto' picks and why, a speed test",
+    ),
 }
 
 
