@@ -128,6 +128,8 @@ def _assert_same_training(client, trial_run: str, retrained_run: str, rel: float
             _per_epoch(client, retrained_run, key),
         )
         assert len(trial) == 3, key
+        worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(trial, retrained, strict=True))
+        print(f"{key}: largest relative difference, trial against retrained run: {worst:.2e}")
         assert retrained == pytest.approx(trial, rel=rel, abs=1e-7), key
     rates = _per_epoch(client, trial_run, "learning_rate")
     assert len(set(rates)) == 3  # the schedule ran in the trial: the rate is not flat
