@@ -282,3 +282,25 @@ def test_missing_imagenet_weights_name_the_file_and_where_it_goes(tmp_path):
     assert len(lines) == 1
     assert "put resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in lines[0]
     assert f"in {home / 'models'}/" in lines[0]
+
+
+def test_the_two_fashion_recipes_run_by_name(fake_fashion):
+    small = [
+        f"fashion_mnist.data_dir = '{fake_fashion}'",
+        "cnn.filters = [4, 8]",
+        "cnn.dense_units = [16]",
+        "train.epochs = 1",
+        "train.steps_per_epoch = 1",
+    ]
+    source = zoo.train(
+        "transfer_fashion_source",
+        [*small, "fashion_mnist.validation_split = 0.2"],
+        mlflow=False,
+        verbose=0,
+    )
+    assert source.run_dir == Path("runs/fashion_transfer/source-0to4").resolve()
+    target = zoo.train(
+        "transfer_fashion", [*small, "transfer.fine_tune_epochs = 1"], mlflow=False, verbose=0
+    )
+    assert target.status == "FINISHED" and target.history["phase"] == [1.0, 2.0]
+    assert target.summary["input_shape"] == [28, 28, 1]
