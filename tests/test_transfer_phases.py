@@ -67,6 +67,7 @@ def test_both_phases_on_both_trackers_with_warm_up_and_stage_unfreezing(source):
     from mlflow.tracking import MlflowClient
 
     from zoo.comparison.plots import curves_figure
+    from zoo.comparison.report import report_html
     from zoo.logs import read_tensorboard
 
     result = tuned(
@@ -100,7 +101,9 @@ def test_both_phases_on_both_trackers_with_warm_up_and_stage_unfreezing(source):
     np.testing.assert_array_equal(before["block2_conv1/kernel"], after["block2_conv1/kernel"])
     assert not np.array_equal(before["fc1/kernel"], after["fc1/kernel"])
 
-    figure = curves_figure(zoo.compare(experiment="digits"))
+    table = zoo.compare(experiment="digits")
+    assert "digits/phases: phase 2 (fine-tuning) from step 1" in report_html(table)
+    figure = curves_figure(table)
     boundary = [
         line
         for line in figure.axes[0].get_lines()
@@ -298,7 +301,7 @@ def test_the_two_fashion_recipes_run_by_name(fake_fashion):
         mlflow=False,
         verbose=0,
     )
-    assert source.run_dir == Path("runs/fashion_transfer/source-0to4").resolve()
+    assert Path(source.run_dir).resolve() == Path("runs/fashion_transfer/source-0to4").resolve()
     target = zoo.train(
         "transfer_fashion", [*small, "transfer.fine_tune_epochs = 1"], mlflow=False, verbose=0
     )
