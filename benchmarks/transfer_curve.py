@@ -20,6 +20,7 @@ digits, upsampled to 28x28 (``frozen`` and ``fine_tune`` from it: ``digits_froze
     nice -n 10 python benchmarks/transfer_curve.py /usr/share/datasets/fashion-mnist
     python benchmarks/transfer_curve.py DATA --sizes 50 200 --seeds 1 --quick
     python benchmarks/transfer_curve.py DATA --sources runs/curve   # keep / reuse the sources
+    python benchmarks/transfer_curve.py --from-csv a.csv b.csv      # merge parts, plot again
 
 Writes ``benchmarks/results/transfer_curve.csv`` (one row per run) and
 ``docs/images/transfer_curve.png`` (mean and min-max over seeds).
@@ -268,34 +269,62 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", help="folder with the four Fashion-MNIST IDX .gz files")
+    parser.add_argument("data_dir", nargs="?", help="folder with the Fashion-MNIST IDX .gz files")
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000, 5000])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="1-2 epochs: a smoke test")
     parser.add_argument("--sources", type=Path, help="keep the trained sources here, or reuse them")
+    parser.add_argument("--from-csv", type=Path, nargs="+", help="merge these results, run nothing")
     parser.add_argument("--csv", type=Path, default=CSV_PATH)
     parser.add_argument("--png", type=Path, default=PNG_PATH)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows = []
+    if args.from_csv:
+        rows = [row for path in args.from_csv for row in csv.DictReader(open(path))]
+        write_rows(args.csv, rows, mode="w")
+    elif args.data_dir:
+        rows = run_all(args)
+    else:
+        parser.error("give the Fashion-MNIST folder, or --from-csv")
+    seeds = len({row["seed"] for row in rows})
+    minutes = sum(float(row["seconds"]) for row in rows) / 60
+    cpu = cpu_model()
+    plot(
+        rows,
+        args.png,
+        f"mean and min-max over {seeds} seeds; {cpu} (shared), runs {minutes:.0f} min",
+    )
+    print(table(rows))
+    print(
+        f"{cpu}; {(time.perf_counter() - started) / 60:.1f} minutes; wrote {args.csv}, {args.png}"
+    )
+    return 0
+
+
+def write_rows(path: Path, rows: list[dict], mode: str = "a") -> None:
+    """Rows to ``path`` (the header when the file is new): a run's row is kept as it ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = mode == "w" or not path.is_file() or path.stat().st_size == 0
+    with open(path, mode, newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def run_all(args) -> list[dict]:
+    rows: list[dict] = []
+    write_rows(args.csv, [], mode="w")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sources = train_sources(args.data_dir, args.sources or work, args.quick)
         for n in args.sizes:
             for seed in range(1, args.seeds + 1):
-                rows += [one_run(args, m, n, seed, sources, work) for m in args.methods]
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    cpu = cpu_model()
-    minutes = (time.perf_counter() - started) / 60
-    plot(rows, args.png, f"mean and min-max over {args.seeds} seeds; {cpu}, {minutes:.0f} min")
-    print(table(rows))
-    print(f"{cpu}; {minutes:.1f} minutes; wrote {args.csv} and {args.png}")
-    return 0
+                for method in args.methods:
+                    rows.append(one_run(args, method, n, seed, sources, work))
+                    write_rows(args.csv, rows[-1:])
+    return rows
 
 
 def cpu_model() -> str:

@@ -21,6 +21,8 @@ metric and step.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zoo.comparison.discover import RunInfo, find_runs, load_run
 from zoo.comparison.plots import curves_figure, save_curves
 from zoo.comparison.report import config_diffs, report_html, save_html
@@ -33,11 +35,30 @@ from zoo.comparison.table import (
     MLFLOW_ONLY,
     OK,
     align,
-    compare,
+    compare_sides,
     format_table,
     histories,
     problems,
 )
+
+
+def compare(
+    runs=(),
+    experiment: str | None = None,
+    *,
+    png: str | Path | None = None,
+    html_path: str | Path | None = None,
+    **options,
+):
+    """:func:`~zoo.comparison.table.compare_sides` (the table; ``options`` are its keyword
+    arguments); ``png`` and ``html_path`` also save the learning curves and the HTML report."""
+    table = compare_sides(runs, experiment, **options)
+    if png:
+        save_curves(table, png)
+    if html_path:
+        save_html(table, html_path)
+    return table
+
 
 __all__ = [
     "COLUMNS",

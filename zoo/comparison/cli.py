@@ -46,7 +46,8 @@ def _disagreement(table, bad) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from zoo.comparison.table import compare, format_table, problems
+    from zoo.comparison import compare
+    from zoo.comparison.table import format_table, problems
 
     table = compare(
         args.runs,

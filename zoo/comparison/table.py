@@ -99,7 +99,7 @@ def format_table(table) -> str:
     return "\n".join(lines)
 
 
-def compare(
+def compare_sides(
     runs: str | Path | Sequence[str | Path] = (),
     experiment: str | None = None,
     *,
@@ -108,16 +108,13 @@ def compare(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     ignore: frozenset[str] | set[str] = MLFLOW_ONLY,
-    png: str | Path | None = None,
-    html_path: str | Path | None = None,
 ):
     """Compare runs in TensorBoard and MLflow; a DataFrame with one row per run, metric, step.
 
     Columns: ``experiment, run, metric, step, tensorboard, mlflow, difference`` (MLflow minus
     TensorBoard) and ``status`` (``ok``, ``differs``, ``missing in MLflow``, ``missing in
     TensorBoard``). ``table.attrs`` holds ``diagnosis`` (``{experiment/run: [Finding]}``),
-    ``params`` (each run's MLflow params) and ``runs`` (the run directories). ``png`` and
-    ``html_path`` also save the learning curves and the HTML report.
+    ``params`` (each run's MLflow params) and ``runs`` (the run directories).
     """
     import pandas as pd
 
@@ -139,12 +136,4 @@ def compare(
         params=params,
         runs={info.label: str(info.run_dir) for info in infos},
     )
-    if png:
-        from zoo.comparison.plots import save_curves
-
-        save_curves(table, png)
-    if html_path:
-        from zoo.comparison.report import save_html
-
-        save_html(table, html_path)
     return table
