@@ -3,16 +3,20 @@
 The usual recipe (Yosinski et al. 2014, "How transferable are features in deep neural
 networks?"; the Keras transfer-learning guide):
 
-1. take a network trained on a related task (``load_base``: a ``.keras`` file or a run dir),
+1. take a network trained on a related task (``load_base``: a ``.keras`` file or a run dir;
+   or a keras.applications model with ImageNet weights, :mod:`zoo.pretrained`),
 2. cut its head off and ``extend`` it with a new head for the new classes,
 3. ``freeze`` the base and train the head only (a few epochs, normal learning rate),
 4. ``unfreeze`` the top of the base and fine-tune everything with a learning rate ~10x lower.
 
-Batch-norm layers stay frozen during fine-tuning (their statistics came from the source
-data; updating them from small new batches destroys what was learned).
+Batch-norm layers stay frozen, in inference mode, in both phases unless
+``transfer.bn_trainable`` (their statistics came from the source data; updating them from
+small new batches destroys what was learned). Fine-tuning can unfreeze named stages only
+(``unfreeze_stages``), warm up (``fine_tune_warmup_epochs``) and give earlier stages lower
+rates (``layer_decay``; Howard & Ruder 2018, :mod:`zoo.layer_rates`).
 
 From a recipe: ``train.init_from = 'runs/x/y'`` plus ``transfer.*`` bindings (see
-``recipes/digits_transfer.gin``).
+``recipes/transfer_fashion.gin`` and ``recipes/digits_transfer.gin``).
 """
 
 from __future__ import annotations
