@@ -235,7 +235,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
     stats = summarize(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = {"digits_frozen": ":", "digits_fine_tune": ":"}
+    styles = {"scratch_bn09": "--", "digits_frozen": ":", "digits_fine_tune": ":"}
     for method in METHODS:
         sizes = sorted(n for m, n in stats if m == method)
         if not sizes:
