@@ -300,7 +300,7 @@ def main(argv=None) -> int:
     plot(
         rows,
         args.png,
-        f"mean and min-max over {seeds} seeds; {cpu} (shared), runs {minutes:.0f} min",
+        f"mean and min-max over {seeds} seeds; {cpu} (shared); the runs took {minutes:.0f} min",
     )
     print(table(rows))
     print(
