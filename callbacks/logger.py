@@ -111,6 +111,23 @@ class SideBySideLogger(keras.callbacks.Callback):
             self._send(clean, step)
         self.last_logged = clean
 
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Params known only during the run (a phase boundary): MLflow params, and the same
+        ``key = value`` lines as TensorBoard text (tag ``params``)."""
+        if not params:
+            return
+        if self.writer is not None:
+            import tensorflow as tf
+
+            lines = "\n".join(f"    {k} = {v}" for k, v in params.items())
+            with self.writer.as_default():
+                tf.summary.text("params", lines, step=0)
+            self.writer.flush()
+        if self.client is not None and self.run_id is not None and self.mlflow_reachable:
+            with contextlib.suppress(Exception):  # the same value again on resume is fine
+                for key, value in params.items():
+                    self.client.log_param(self.run_id, key, value)
+
     @property
     def mlflow_reachable(self) -> bool:
         return self.mlflow_error is None

@@ -3,16 +3,20 @@
 The usual recipe (Yosinski et al. 2014, "How transferable are features in deep neural
 networks?"; the Keras transfer-learning guide):
 
-1. take a network trained on a related task (``load_base``: a ``.keras`` file or a run dir),
+1. take a network trained on a related task (``load_base``: a ``.keras`` file or a run dir;
+   or a keras.applications model with ImageNet weights, :mod:`zoo.pretrained`),
 2. cut its head off and ``extend`` it with a new head for the new classes,
 3. ``freeze`` the base and train the head only (a few epochs, normal learning rate),
 4. ``unfreeze`` the top of the base and fine-tune everything with a learning rate ~10x lower.
 
-Batch-norm layers stay frozen during fine-tuning (their statistics came from the source
-data; updating them from small new batches destroys what was learned).
+Batch-norm layers stay frozen, in inference mode, in both phases unless
+``transfer.bn_trainable`` (their statistics came from the source data; updating them from
+small new batches destroys what was learned). Fine-tuning can unfreeze named stages only
+(``unfreeze_stages``), warm up (``fine_tune_warmup_epochs``) and give earlier stages lower
+rates (``layer_decay``; Howard & Ruder 2018, :mod:`zoo.layer_rates`).
 
 From a recipe: ``train.init_from = 'runs/x/y'`` plus ``transfer.*`` bindings (see
-``recipes/digits_transfer.gin``).
+``recipes/transfer_fashion.gin`` and ``recipes/digits_transfer.gin``).
 """
 
 from __future__ import annotations
@@ -147,6 +151,73 @@ def trainable_report(model) -> str:
     return f"{trainable:,} trainable / {frozen:,} frozen parameters"
 
 
+def stage_of(layer_name: str) -> str:
+    """A layer's stage: its name up to the first underscore (``block2_conv1`` -> ``block2``,
+    ``conv4_block3_out`` -> ``conv4``, ``fc1`` -> ``fc1``), the zoo's and keras.applications'
+    deterministic naming."""
+    return layer_name.split("_", 1)[0]
+
+
+def is_head(layer) -> bool:
+    """A layer of the head :func:`extend` added."""
+    return layer.name.startswith("transfer_") or layer.name in HEAD_LAYERS
+
+
+def base_stages(model) -> list[str]:
+    """The stages of the base (not the new head) that hold weights, input side first."""
+    stages = [
+        stage_of(layer.name) for layer in model.layers if layer.weights and not is_head(layer)
+    ]
+    return list(dict.fromkeys(stages))
+
+
+def unfreeze_stages(model, stages: Sequence[str], keep_bn_frozen: bool = True):
+    """Unfreeze the layers of the named stages (``['conv4', 'conv5']``); an entry with a
+    wildcard is a shell pattern on layer names (``'block2_conv*'``)."""
+    known = base_stages(model)
+    chosen = []
+    for entry in stages:
+        if any(c in entry for c in "*?["):
+            matched = [lyr for lyr in model.layers if fnmatch.fnmatchcase(lyr.name, entry)]
+        else:
+            matched = [lyr for lyr in model.layers if stage_of(lyr.name) == entry]
+        if not matched:
+            raise ConfigError(
+                f"transfer.unfreeze_stages: {model.name!r} has no stage or layer {entry!r} "
+                f"(its stages: {', '.join(known)})."
+            )
+        chosen += matched
+    for layer in chosen:
+        if keep_bn_frozen and layer.__class__.__name__ == "BatchNormalization":
+            continue
+        layer.trainable = True
+    return model
+
+
+def layer_rates(model, decay: float) -> dict[str, float]:
+    """Rate multipliers by variable path: 1 for the head, ``decay`` for the base's last
+    stage, ``decay**2`` for the one before, and so on (Howard & Ruder 2018, section 3.2;
+    timm's ``layer_decay``)."""
+    stages = base_stages(model)
+    depth = {stage: len(stages) - i for i, stage in enumerate(stages)}
+    rates = {}
+    for layer in model.layers:
+        if is_head(layer):
+            continue
+        power = depth.get(stage_of(layer.name))
+        for variable in layer.weights if power else ():
+            rates[variable.path] = float(decay**power)
+    return rates
+
+
+def set_bn_trainable(model, trainable: bool) -> None:
+    """Batch-norm layers of the base train (batch statistics, moving averages updated) or
+    stay in inference mode (Keras 3 runs a layer with ``trainable=False`` in inference mode)."""
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization" and not is_head(layer):
+            layer.trainable = trainable
+
+
 @gin.configurable("transfer", module="zoo")
 def transfer_settings(
     which: str = "best",
@@ -157,14 +228,25 @@ def transfer_settings(
     fine_tune_epochs: int = 0,
     fine_tune_from: str | None = None,
     fine_tune_learning_rate: float = 1e-4,
+    fine_tune_warmup_epochs: int = 0,
+    unfreeze_stages: Sequence[str] | None = None,
+    layer_decay: float = 1.0,
+    bn_trainable: bool = False,
+    weights: str | None = "imagenet",
+    image_size: int | None = None,
 ) -> dict:
     """The ``transfer.*`` gin parameters used by ``train.init_from``.
 
     ``freeze_up_to``: 'all' (the whole base), a layer name, or None (train everything).
     ``fine_tune_epochs`` > 0 adds a second phase that unfreezes the base from
-    ``fine_tune_from`` (default: all of it) and trains at ``fine_tune_learning_rate``.
+    ``fine_tune_from`` (default: all of it), or only the stages in ``unfreeze_stages``, and
+    trains at ``fine_tune_learning_rate``, reached by a linear warm-up over
+    ``fine_tune_warmup_epochs``; ``layer_decay`` < 1 gives each earlier stage of the base that
+    factor of the next one's rate. ``bn_trainable`` lets the base's batch-norm layers train in
+    both phases (default: inference mode, the source's statistics). ``weights`` and
+    ``image_size`` apply to a ``keras.applications.*`` source.
     """
-    return {
+    values = {
         "which": which,
         "cut_at": cut_at,
         "freeze_up_to": freeze_up_to,
@@ -173,12 +255,64 @@ def transfer_settings(
         "fine_tune_epochs": int(fine_tune_epochs),
         "fine_tune_from": fine_tune_from,
         "fine_tune_learning_rate": fine_tune_learning_rate,
+        "fine_tune_warmup_epochs": int(fine_tune_warmup_epochs),
+        "unfreeze_stages": list(unfreeze_stages) if unfreeze_stages is not None else None,
+        "layer_decay": float(layer_decay),
+        "bn_trainable": bool(bn_trainable),
+        "weights": weights,
+        "image_size": image_size,
     }
+    _check_settings(values)
+    return values
 
 
-def prepare(source: str | Path, classes: int, classifier_activation: str | None, settings: dict):
-    """Load ``source``, cut and extend it for ``classes``, freeze as ``settings`` says."""
-    base = load_base(source, settings["which"])
+def _check_settings(s: dict) -> None:
+    fine = s["fine_tune_epochs"]
+    if fine < 0 or not 0 <= s["fine_tune_warmup_epochs"] <= max(fine, 0):
+        raise ConfigError(
+            f"transfer.fine_tune_warmup_epochs ({s['fine_tune_warmup_epochs']}) must lie between "
+            f"0 and transfer.fine_tune_epochs ({fine})."
+        )
+    if not 0.0 < s["layer_decay"] <= 1.0:
+        raise ConfigError(f"transfer.layer_decay must be in (0, 1], not {s['layer_decay']}.")
+    if s["unfreeze_stages"] is not None and s["fine_tune_from"] is not None:
+        raise ConfigError("Give transfer.fine_tune_from or transfer.unfreeze_stages, not both.")
+    phase_two = [
+        name
+        for name, unset in (("layer_decay", 1.0), ("unfreeze_stages", None))
+        if s[name] != unset
+    ]
+    if phase_two and fine == 0:
+        raise ConfigError(
+            f"transfer.{phase_two[0]} applies to the fine-tuning phase: "
+            "set transfer.fine_tune_epochs > 0."
+        )
+    if s["weights"] not in ("imagenet", None):
+        raise ConfigError(f"transfer.weights must be 'imagenet' or None, not {s['weights']!r}.")
+    size = s["image_size"]
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 32):
+        raise ConfigError(f"transfer.image_size must be None or an integer >= 32, not {size!r}.")
+
+
+def prepare(
+    source: str | Path,
+    classes: int,
+    classifier_activation: str | None,
+    settings: dict,
+    input_shape: Sequence[int] | None = None,
+):
+    """Load ``source`` (a run, a ``.keras`` file or ``keras.applications.<Name>``), cut and
+    extend it for ``classes``, freeze as ``settings`` say."""
+    from zoo import pretrained
+
+    if pretrained.is_application(str(source)):
+        if input_shape is None:
+            raise ConfigError(f"{source} needs the data's input shape.")
+        base = pretrained.application_base(
+            str(source), input_shape, settings["weights"], settings["image_size"]
+        )
+    else:
+        base = load_base(source, settings["which"])
     model = extend(
         base,
         classes,
@@ -192,4 +326,14 @@ def prepare(source: str | Path, classes: int, classifier_activation: str | None,
         freeze(model, up_to=settings["cut_at"] or feature_layer(base))
     elif up_to:
         freeze(model, up_to=up_to)
+    if settings["bn_trainable"]:
+        set_bn_trainable(model, True)
     return model
+
+
+def unfreeze_for_fine_tuning(model, settings: dict):
+    """Phase 2: unfreeze what ``settings`` say; batch norm stays as ``bn_trainable`` says."""
+    keep_bn = not settings["bn_trainable"]
+    if settings["unfreeze_stages"] is not None:
+        return unfreeze_stages(model, settings["unfreeze_stages"], keep_bn_frozen=keep_bn)
+    return unfreeze(model, from_layer=settings["fine_tune_from"], keep_bn_frozen=keep_bn)

@@ -1,4 +1,8 @@
-"""The runs' learning curves as one matplotlib figure: a panel per metric."""
+"""The runs' learning curves as one matplotlib figure: a panel per metric.
+
+A transfer run's per-epoch ``phase`` metric gets no panel of its own: a dotted vertical line
+in the run's colour marks the first epoch of its phase 2 (fine-tuning) in every panel.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,23 @@ from zoo.errors import ZooError
 COLUMNS_MAX = 3  # panels per row
 PANEL_SIZE = (5.0, 3.6)  # inches; the HTML report scales the figure to the page width
 DPI = 110
+PHASE = "phase"  # the per-epoch phase marker of a transfer run (1, then 2)
 
 
 def panels(history: dict[str, dict[int, float]]) -> list[str]:
     """The metrics that get a panel: training metrics (validation is drawn in the same one)."""
     return sorted(
-        k for k in history if not k.startswith(("val_", "test_", "batch_")) and k not in MLFLOW_ONLY
+        k
+        for k in history
+        if not k.startswith(("val_", "test_", "batch_")) and k not in MLFLOW_ONLY | {PHASE}
     )
+
+
+def phase_starts(history: dict[str, dict[int, float]]) -> list[int]:
+    """The steps at which the ``phase`` metric rises (the first epoch of each later phase)."""
+    phases = history.get(PHASE) or {}
+    steps = sorted(phases)
+    return [b for a, b in zip(steps, steps[1:], strict=False) if phases[b] > phases[a]]
 
 
 def _draw(ax, metric: str, runs: dict, colors: list[str]) -> None:
@@ -39,6 +53,8 @@ def _draw(ax, metric: str, runs: dict, colors: list[str]) -> None:
                     markersize=3,
                     label=f"{label} ({part})" if metric != "learning_rate" else label,
                 )
+        for step in phase_starts(history):
+            ax.axvline(step, color=color, linestyle=":", linewidth=1.2, label=f"{label}: phase 2")
     ax.set_title(metric)
     ax.set_xlabel("epoch (step)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -152,6 +152,22 @@ def _values(table, labels: list[str]) -> list[str]:
     return parts
 
 
+def _phase_note(table) -> list[str]:
+    """Where each transfer run's phase 2 (fine-tuning) starts, under the curves."""
+    from zoo.comparison.plots import phase_starts
+    from zoo.comparison.table import histories
+
+    starts = {run: phase_starts(h) for run, h in histories(table).items()}
+    lines = [
+        f"{html.escape(str(run))}: phase 2 (fine-tuning) from step {steps[0]}"
+        for run, steps in starts.items()
+        if steps
+    ]
+    if not lines:
+        return []
+    return ["<p>Dotted vertical lines: " + "; ".join(lines) + ".</p>"]
+
+
 def report_html(table) -> str:
     """A self-contained HTML report of a :func:`zoo.compare` table."""
     runs = table.attrs.get("runs", {})
@@ -167,6 +183,7 @@ def report_html(table) -> str:
             "<h2>Learning curves</h2><img alt='learning curves' "
             f"src='data:image/png;base64,{curves_base64(table)}'>"
         )
+        parts += _phase_note(table)
     parts += _params(table.attrs.get("params", {}))
     parts += _evaluations(runs)
     parts += _configs(runs)

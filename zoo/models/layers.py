@@ -50,3 +50,34 @@ class LocalResponseNormalization(keras.layers.Layer):
         config = super().get_config()
         config.update(size=self.size, alpha=self.alpha, beta=self.beta, bias=self.bias)
         return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ImagePreprocess(keras.layers.Layer):
+    """``x * input_scale``, grayscale repeated to three channels, then ``x @ matrix + bias``
+    per pixel: a pretrained network's own ``preprocess_input`` as a layer (no weights)."""
+
+    def __init__(self, matrix, bias, input_scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.matrix = [[float(v) for v in row] for row in matrix]
+        self.bias = [float(v) for v in bias]
+        self.input_scale = float(input_scale)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype) * self.input_scale
+        if x.shape[-1] == 1:
+            x = ops.repeat(x, 3, axis=-1)
+        matrix = ops.convert_to_tensor(self.matrix, dtype=self.compute_dtype)
+        bias = ops.convert_to_tensor(self.bias, dtype=self.compute_dtype)
+        return ops.tensordot(x, matrix, axes=[[len(x.shape) - 1], [0]]) + bias
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "matrix": self.matrix,
+            "bias": self.bias,
+            "input_scale": self.input_scale,
+        }

@@ -2,7 +2,10 @@
 
 Phase 1 trains ``train.epochs`` epochs (or the budget a tuner gives). A transfer run with
 ``transfer.fine_tune_epochs > 0`` then unfreezes its base and trains a second phase with the
-same callbacks, continuing the epoch count, at ``transfer.fine_tune_learning_rate``.
+same callbacks, continuing the epoch count, at ``transfer.fine_tune_learning_rate`` (after a
+warm-up, with layer-wise rates, as the ``transfer.*`` knobs say). Such a run logs the per-epoch
+metric ``phase`` (1, then 2) and the params ``phase.2.start_epoch`` and the trainable / frozen
+parameter counts of each phase, in MLflow and TensorBoard alike.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOpt
     nan_guard = NaNGuard()
     monitor = monitor_for(setup)
     cbs: list[Any] = list(setup.schedule_callbacks)
+    if setup.fine_tune:
+        from callbacks.phases import PhaseMarker
+
+        cbs.insert(0, PhaseMarker())
     if run_dir is not None and options.checkpoints:
         best = best_so_far(read_history(run_dir.history), monitor) if run_dir.resumed else None
         cbs.append(
@@ -88,7 +95,8 @@ def fit_phases(setup: Setup, callbacks: list, nan_guard, options: RunOptions) ->
         total = epochs + fine["fine_tune_epochs"]
         if max(start, epochs) < total:
             if start <= epochs:  # a resumed run past this point loaded the phase-2 model
-                _enter_fine_tuning(setup, fine)
+                _enter_fine_tuning(setup, fine, callbacks, epochs)
+            callbacks = _phase_two_callbacks(callbacks)
             _fit(setup, callbacks, options, max(start, epochs), total, outcome)
     _finalize_average(setup, nan_guard, callbacks)
     outcome.failure = nan_guard.reason
@@ -112,23 +120,60 @@ def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, out
         outcome.keras_history.setdefault(key, []).extend(float(v) for v in values)
 
 
-def _enter_fine_tuning(setup: Setup, fine: dict) -> None:
+def _enter_fine_tuning(setup: Setup, fine: dict, callbacks: list, epochs: int) -> None:
+    """Unfreeze, compile with the phase-2 optimizer, and log the boundary."""
     from zoo import transfer
+    from zoo.stats import count_params
     from zoo.training.optimizers import compile_model
-    from zoo.training.setup import learning_rate
 
-    transfer.unfreeze(setup.net, from_layer=fine["fine_tune_from"])
-    rate = learning_rate(
-        setup.settings,
-        fine["fine_tune_learning_rate"],
-        setup.steps_per_epoch,
-        fine["fine_tune_epochs"],
+    transfer.unfreeze_for_fine_tuning(setup.net, fine)
+    rates = transfer.layer_rates(setup.net, fine["layer_decay"]) if fine["layer_decay"] < 1 else {}
+    compile_model(
+        setup.net, setup.settings, _fine_tune_rate(setup, fine), setup.loss_name, layer_rates=rates
     )
-    compile_model(setup.net, setup.settings, rate, setup.loss_name)
+    trainable, frozen = count_params(setup.net)
+    params = {
+        "phase.2.start_epoch": epochs + 1,
+        "phase.2.trainable_params": trainable,
+        "phase.2.frozen_params": frozen,
+    }
+    for cb in callbacks:
+        if hasattr(cb, "log_params"):
+            cb.log_params(params)
     print(
-        f"fine-tuning for {fine['fine_tune_epochs']} epochs: {transfer.trainable_report(setup.net)}",
+        f"fine-tuning for {fine['fine_tune_epochs']} epochs from epoch {epochs + 1}: "
+        f"{transfer.trainable_report(setup.net)}",
         flush=True,
     )
+
+
+def _fine_tune_rate(setup: Setup, fine: dict):
+    """``transfer.fine_tune_learning_rate``, reached by a linear warm-up over
+    ``transfer.fine_tune_warmup_epochs`` (Goyal et al. 2017) when it is set."""
+    from zoo.training.setup import learning_rate
+
+    steps, epochs = setup.steps_per_epoch, fine["fine_tune_epochs"]
+    peak = fine["fine_tune_learning_rate"]
+    if not fine["fine_tune_warmup_epochs"]:
+        return learning_rate(setup.settings, peak, steps, epochs)
+    from callbacks.schedules import WarmupCosine
+
+    return WarmupCosine(  # min = peak: constant after the warm-up
+        peak, epochs * steps, fine["fine_tune_warmup_epochs"] * steps, min_learning_rate=peak
+    )
+
+
+def _phase_two_callbacks(callbacks: list) -> list:
+    """Phase 2's optimizer counts its steps from the phase's start: the callback that moves a
+    schedule to the fit's first epoch would skip its warm-up, so it is left out; the phase
+    marker says 2."""
+    from callbacks.phases import PhaseMarker
+    from callbacks.schedules import SchedulePosition
+
+    for cb in callbacks:
+        if isinstance(cb, PhaseMarker):
+            cb.phase = 2
+    return [cb for cb in callbacks if not isinstance(cb, SchedulePosition)]
 
 
 def _finalize_average(setup: Setup, nan_guard, callbacks) -> None:

@@ -107,10 +107,14 @@ def optimizer_name(train_optimizer: str) -> str:
     return bound
 
 
-def compile_model(net, settings, learning_rate: Any, loss_name: str) -> Any:
+def compile_model(
+    net, settings, learning_rate: Any, loss_name: str, layer_rates: dict[str, float] | None = None
+) -> Any:
     """Compile ``net`` with the optimizer, loss and metrics ``settings`` name. A GoogLeNet
     with auxiliary classifiers (outputs ``main``, ``aux1``, ``aux2``) gets a loss per output
-    weighted as in the paper (0.3 for each auxiliary one) and metrics on ``main`` only."""
+    weighted as in the paper (0.3 for each auxiliary one) and metrics on ``main`` only.
+    ``layer_rates`` (variable path -> multiplier) gives variables their own rates
+    (:mod:`zoo.layer_rates`)."""
     from zoo import losses
 
     loss = losses.get(loss_name, from_logits=settings.from_logits)
@@ -125,5 +129,9 @@ def compile_model(net, settings, learning_rate: Any, loss_name: str) -> Any:
             "metrics": {"main": metrics},
         }
     optimizer = make_optimizer(name=optimizer_name(settings.optimizer), learning_rate=learning_rate)
+    if layer_rates:
+        from zoo.layer_rates import with_layer_rates
+
+        optimizer = with_layer_rates(optimizer, layer_rates)
     net.compile(optimizer=optimizer, **extra)
     return net

@@ -195,6 +195,7 @@ def _new_model(setup: Setup):
             setup.data.num_outputs,
             losses.classifier_activation(setup.loss_name, s.from_logits),
             transfer.transfer_settings(),
+            input_shape=setup.data.input_shape,
         )
         print(f"transfer from {s.init_from}: {transfer.trainable_report(net)}", flush=True)
     else:
@@ -208,6 +209,7 @@ def _new_model(setup: Setup):
 def _load_checkpoint(run_dir: RunDir, settings: TrainSettings):
     import keras
 
+    import zoo.layer_rates  # noqa: F401  (a fine-tuning phase's optimizer)
     import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
     from zoo import registry
 
@@ -308,6 +310,10 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
             **distribution_params(s, setup.distribution),
         }
     )
+    if s.init_from:
+        setup.params.update(
+            {"phase.1.trainable_params": trainable, "phase.1.frozen_params": frozen}
+        )
     if options.announce:
         print(
             f"model {s.model}: {trainable:,} trainable + {frozen:,} non-trainable parameters, "
