@@ -58,7 +58,7 @@ def check_store(uri: str | None = None, timeout: float = 5.0) -> str:
     resolved = tracking_uri(uri)
     where = "train.tracking_uri" if uri else "MLFLOW_TRACKING_URI or train.tracking_uri"
     if resolved.startswith(("http://", "https://")):
-        problem = _server_problem(resolved, timeout)
+        problem = server_problem(resolved, timeout)
         if problem:
             raise ConfigError(
                 f"The MLflow server {resolved} does not answer ({problem}): start it, or set "
@@ -74,7 +74,7 @@ def check_store(uri: str | None = None, timeout: float = 5.0) -> str:
     return resolved
 
 
-def _server_problem(url: str, timeout: float) -> str | None:
+def server_problem(url: str, timeout: float) -> str | None:
     """None when ``url``'s ``/health`` answers within ``timeout`` seconds, else why not."""
     import urllib.error
     import urllib.request

@@ -15,17 +15,14 @@ def check_store(uri: str) -> None:
         if not path.is_file():
             raise ZooError(f"The MLflow store {uri} does not exist: pass --tracking-uri.")
     elif uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
+        from zoo.tracking import server_problem
 
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as response:
-                response.read()
-        except (urllib.error.URLError, OSError) as exc:
+        problem = server_problem(uri, timeout=10)
+        if problem:
             raise ZooError(
-                f"The MLflow server {uri} does not answer ({exc}): start it (zoo ui) or pass "
+                f"The MLflow server {uri} does not answer ({problem}): start it (zoo ui) or pass "
                 "--tracking-uri."
-            ) from exc
+            )
 
 
 def read_sides(run: RunInfo) -> tuple[dict, dict, dict[str, str]]:
