@@ -6,7 +6,11 @@ input (``zoo list``), fed random images and labels, compiled as the runner compi
 sparse-label classifier (Adam, no XLA), warmed up (tracing excluded), then timed for
 ``--seconds``. ImageNet-size models (input >= 128 px) use ``--big-batch`` to stay short.
 keras.applications' ResNet50 and VGG16 are measured the same way at the same precision
-and batch as zoo's resnet50 and vgg16; their rows carry ``peer`` and zoo's the ratio.
+and batch as zoo's resnet50 and vgg16; their rows carry ``peer`` and zoo's the ratio. For
+those ratios the models are built side by side and their training steps timed in
+alternating windows (``--rounds`` each, median), so that a change of load hits both.
+zoo's ResNet-50 is also timed in the peer's layout (``stride_at='1x1'``, the same
+multiply-adds), since its default (torchvision's) does 6% more work.
 
 ``auto`` is :func:`zoo.hardware.choose_precision`: where it picks float32 the float32 row is
 the auto row (``auto_picks`` says so), so no model is measured twice for nothing.
@@ -31,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PEERS = {"resnet50": "ResNet50", "vgg16": "VGG16"}
+# zoo's layouts timed against the peer besides the default: (row suffix, build arguments)
+PEER_LAYOUTS = {"resnet50": [("[stride_at=1x1]", {"stride_at": "1x1"})]}
 FIELDS = [
     "model", "family", "input", "batch", "precision", "auto_picks", "train_img_s",
     "train_step_ms", "infer_img_s", "infer_step_ms", "params", "macs", "peer",
@@ -71,10 +77,10 @@ def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy,
     }
 
 
-def zoo_builder(name, shape):
+def zoo_builder(name, shape, **arguments):
     import zoo
 
-    return lambda: zoo.build(name, input_shape=shape, classes=10)
+    return lambda: zoo.build(name, input_shape=shape, classes=10, **arguments)
 
 
 def keras_builder(app, shape):
@@ -98,24 +104,80 @@ def table(args, cpu: str, auto_policy: str, out: Path) -> list[dict]:
         shape = tuple(spec.default_input)
         batch = args.big_batch if shape[0] >= 128 else args.batch
         for policy in policies:
-            row = measure_row(
-                name, spec.family, zoo_builder(name, shape), shape, batch, policy,
-                args.seconds, auto_policy, cpu,
-            )  # fmt: skip
             if name in PEERS:
-                peer = measure_row(
-                    f"keras.applications.{PEERS[name]}", "keras.applications",
-                    keras_builder(PEERS[name], shape), shape, batch, policy, args.seconds,
-                    auto_policy, cpu,
-                )  # fmt: skip
-                peer["peer"] = name
-                row["peer"] = peer["model"]
-                row["ratio_to_peer"] = round(row["train_img_s"] / peer["train_img_s"], 3)
-            for r in [row, peer] if name in PEERS else [row]:
+                found = peer_rows(name, spec.family, shape, batch, policy, args, auto_policy, cpu)
+            else:
+                build = zoo_builder(name, shape)
+                row = measure_row(
+                    name, spec.family, build, shape, batch, policy, args.seconds, auto_policy, cpu
+                )
+                found = [row]
+            for r in found:
                 rows.append(r)
                 append(r, out, first=len(rows) == 1)
                 print(_line(r), flush=True)
     return rows
+
+
+def peer_rows(name, family, shape, batch, policy, args, auto_policy, cpu) -> list[dict]:
+    """zoo's ``name`` (each layout) and its keras.applications peer: sizes and inference as
+    every row, training img/s from alternating windows over models built side by side."""
+    peer = f"keras.applications.{PEERS[name]}"
+    builds = {name: (family, zoo_builder(name, shape))}
+    for suffix, arguments in PEER_LAYOUTS.get(name, []):
+        builds[name + suffix] = (family, zoo_builder(name, shape, **arguments))
+    builds[peer] = ("keras.applications", keras_builder(PEERS[name], shape))
+    rows = {
+        label: measure_row(label, fam, build, shape, batch, policy, args.seconds, auto_policy, cpu)
+        for label, (fam, build) in builds.items()
+    }
+    rates = alternating_train_rates(
+        {label: build for label, (_, build) in builds.items()},
+        shape, batch, policy, args.seconds, args.rounds,
+    )  # fmt: skip
+    for label, row in rows.items():
+        row["train_img_s"] = round(rates[label], 1)
+        row["train_step_ms"] = round(1000 * batch / rates[label], 1)
+        if label == peer:
+            row["peer"] = name
+        else:
+            row["peer"] = peer
+            row["ratio_to_peer"] = round(rates[label] / rates[peer], 3)
+    return list(rows.values())
+
+
+def alternating_train_rates(builds, shape, batch, policy, seconds, rounds) -> dict[str, float]:
+    """Median training img/s of each model, built together and timed in turn ``rounds``
+    times for ``seconds`` each (after one untimed step each: tracing is not timed)."""
+    import statistics
+
+    import keras
+    import numpy as np
+
+    from zoo.system import timed_steps
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.random((batch, *shape), dtype=np.float32)
+        y = rng.integers(0, 10, size=(batch,)).astype("int32")
+        steps = {}
+        for label, build in builds.items():
+            model = build()
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            steps[label] = lambda model=model: model.train_on_batch(x, y)
+            steps[label]()
+        samples: dict[str, list[float]] = {label: [] for label in builds}
+        for _ in range(rounds):
+            for label, step in steps.items():
+                n, elapsed = timed_steps(step, seconds, warmup=0)
+                samples[label].append(n * batch / elapsed)
+        return {label: statistics.median(v) for label, v in samples.items()}
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+        keras.backend.clear_session()
 
 
 def _line(row: dict) -> str:
@@ -189,6 +251,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measure")
     parser.add_argument("--batch", type=int, default=64, help="batch of the small-input models")
     parser.add_argument("--big-batch", type=int, default=4, help="batch at ImageNet sizes")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating windows per model against a peer"
+    )
     parser.add_argument("--pipeline", action="store_true", help="input pipeline vs train step")
     parser.add_argument("--data", default=None, help="Fashion-MNIST folder (default: search)")
     parser.add_argument("--out", default=None, help="CSV path (default: benchmarks/results/)")

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, UnknownNameError
 from zoo.logs import read_mlflow, read_tensorboard, tensorboard_tags
 
 TINY = [
@@ -208,6 +208,42 @@ def test_weight_average_is_what_gets_tested_and_saved():
             "optimizer.ema_momentum = 0.9",
             "train.run_name = 'ema-es'",
         )
+
+
+def test_flip_test_time_augmentation_scores_the_mean_of_both_views(mlflow_db):
+    from sklearn.metrics import f1_score
+
+    result = tiny_run(
+        "train.epochs = 2", "train.test_time_augment = 'flip'", "train.run_name = 'tta'"
+    )
+    saved = keras.saving.load_model(result.run_dir / "checkpoints" / "last.keras")
+    data = zoo.datasets.load("digits", train_size=300, batch_size=32)
+    batches = [(x.numpy(), y.numpy()) for x, y in data.test]
+    x, y = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    plain = saved.predict(x, verbose=0)
+    mean = (plain + saved.predict(x[:, :, ::-1], verbose=0)) / 2
+    m = result.test_metrics
+    assert m["test_accuracy"] == pytest.approx((mean.argmax(1) == y).mean())
+    assert m["test_plain_accuracy"] == pytest.approx((plain.argmax(1) == y).mean())
+    assert (mean.argmax(1) != plain.argmax(1)).any()  # the mirror images changed some answers
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    macro = f1_score(y, mean.argmax(1), average="macro")
+    assert summary["evaluation"]["test_macro_f1"] == pytest.approx(macro, abs=1e-6)
+    ml = read_mlflow(result.mlflow_run_id, mlflow_db)
+    assert ml["test_plain_accuracy"] == {1: pytest.approx(m["test_plain_accuracy"])}  # last epoch
+    with pytest.raises(UnknownNameError, match="test_time_augment 'crop'"):
+        tiny_run("train.test_time_augment = 'crop'", "train.run_name = 'tta-bad'")
+
+
+def test_flip_test_time_augmentation_needs_images():
+    from types import SimpleNamespace
+
+    from zoo.training.setup import _check_combination
+
+    settings = zoo.training.TrainSettings(dataset="mr", test_time_augment="flip")
+    setup = SimpleNamespace(settings=settings, data=SimpleNamespace(input_shape=(56,)), net=None)
+    with pytest.raises(ConfigError, match="mirrors images, but mr gives inputs of shape"):
+        _check_combination(setup)
 
 
 def test_classification_run_logs_confusion_matrix_and_per_class_metrics(mlflow_db):

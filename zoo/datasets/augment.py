@@ -185,3 +185,19 @@ def augment_train(dataset, names: Sequence[str] | None, seed: int):
     dataset.train = dataset.train.map(fn).prefetch(tf.data.AUTOTUNE)
     dataset.extras["augment"] = check(dataset.name, names, dataset.target, dataset.input_shape)
     return dataset
+
+
+def test_time_flip(net):
+    """``net`` scoring each image by the mean of its outputs on the image and on its mirror
+    image (test-time augmentation with horizontal flips, as in Krizhevsky et al. 2012's
+    ten-crop testing reduced to its flips). A new model that shares ``net``'s weights; its
+    averaging runs in float32 whatever the precision policy."""
+    import keras
+
+    inputs = keras.Input(net.input_shape[1:], name="image")
+    # a fixed flip of the width axis (RandomFlip draws per image); never saved, so a Lambda
+    flipped = keras.layers.Lambda(
+        lambda x: keras.ops.flip(x, axis=2), dtype="float32", name="mirror"
+    )(inputs)
+    both = keras.layers.Average(dtype="float32", name="flip_average")([net(inputs), net(flipped)])
+    return keras.Model(inputs, both, name=f"{net.name}_flip_averaged")

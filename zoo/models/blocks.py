@@ -195,13 +195,20 @@ def bottleneck_block(
     stride: int = 1,
     shortcut: str = "projection",
     se_ratio: int | None = None,
+    stride_at: str = "3x3",
     name: str,
 ):
-    """ResNet bottleneck: 1x1 -> 3x3 (carries the stride) -> 1x1 x4, [SE], add, ReLU."""
+    """ResNet bottleneck: 1x1 -> 3x3 -> 1x1 x4, [SE], add, ReLU.
+
+    ``stride_at='3x3'`` (torchvision's "ResNet v1.5") downsamples in the 3x3 conv;
+    ``stride_at='1x1'`` in the first 1x1 conv, as the paper's Caffe models and
+    keras.applications do: about 6% fewer multiply-adds for ResNet-50, and a little less
+    accurate on ImageNet."""
     out = 4 * filters
     short = _shortcut(x, out, stride, shortcut, name=name)
-    y = conv_bn_relu(x, filters, 1, name=f"{name}_1")
-    y = conv_bn_relu(y, filters, 3, strides=stride, name=f"{name}_2")
+    first, second = (1, stride) if stride_at == "3x3" else (stride, 1)
+    y = conv_bn_relu(x, filters, 1, strides=first, name=f"{name}_1")
+    y = conv_bn_relu(y, filters, 3, strides=second, name=f"{name}_2")
     y = conv_bn_relu(y, out, 1, name=f"{name}_3", relu=False)
     if se_ratio:
         y = squeeze_excite(y, se_ratio, name=name)
@@ -210,6 +217,7 @@ def bottleneck_block(
 
 
 RESIDUAL_BLOCKS = {"basic": (basic_block, 1), "bottleneck": (bottleneck_block, 4)}
+STRIDE_AT = ("3x3", "1x1")
 
 
 def residual_stage(
@@ -221,10 +229,13 @@ def residual_stage(
     stride: int = 2,
     shortcut: str = "projection",
     se_ratio: int | None = None,
+    stride_at: str = "3x3",
     name: str,
 ):
-    """``blocks`` residual blocks; the first one carries ``stride`` (``conv3_block1`` ...)."""
+    """``blocks`` residual blocks; the first one carries ``stride`` (``conv3_block1`` ...).
+    ``stride_at`` places it within a bottleneck block (a basic block has one choice)."""
     fn, _ = RESIDUAL_BLOCKS[block]
+    extra = {"stride_at": stride_at} if block == "bottleneck" else {}
     for i in range(1, blocks + 1):
         x = fn(
             x,
@@ -233,6 +244,7 @@ def residual_stage(
             shortcut=shortcut,
             se_ratio=se_ratio,
             name=f"{name}_block{i}",
+            **extra,
         )
     return x
 

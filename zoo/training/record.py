@@ -37,11 +37,20 @@ class RunResult:
 
 
 def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
-    """The test split's metrics (``test_<metric>``), logged at the last epoch's step."""
+    """The test split's metrics (``test_<metric>``), logged at the last epoch's step. With
+    test-time augmentation they are the augmented model's, and the plain model's are logged
+    as ``test_plain_<metric>``."""
     if setup.data.test is None:
         return {}
-    values = setup.eval_net.evaluate(setup.data.test, return_dict=True, verbose=0)
+    values = setup.test_net.evaluate(setup.data.test, return_dict=True, verbose=0)
     metrics = {f"test_{k}": float(v) for k, v in values.items()}
+    if setup.test_net is not setup.eval_net:
+        plain = setup.eval_net.evaluate(setup.data.test, return_dict=True, verbose=0)
+        metrics.update({f"test_plain_{k}": float(v) for k, v in plain.items()})
+        print(
+            f"test-time augmentation: {setup.settings.test_time_augment} (test_plain_* without it)",
+            flush=True,
+        )
     logger.log(metrics, step)
     return metrics
 
@@ -53,7 +62,7 @@ def evaluate_classes(setup: Setup, run_dir: Path, logger, handle, step: int) -> 
     from zoo.evaluation import EVALUATION_DIR, evaluate_classification, log_images
 
     report = evaluate_classification(
-        setup.eval_net,
+        setup.test_net,
         setup.data,
         run_dir / EVALUATION_DIR,
         vocabulary=setup.data.extras.get("vocabulary"),

@@ -25,6 +25,7 @@ from zoo.errors import ConfigError, unknown
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 TARGETS = ("sparse", "onehot", "multilabel", "regression")
+TEST_TIME_AUGMENTS = ("flip",)  # see zoo.datasets.augment.test_time_flip
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "ray")  # see zoo.training.distribute
 
 
@@ -44,6 +45,10 @@ class TrainSettings:
     (:mod:`zoo.training.distribute`; its knobs under ``distribute.*``); ``devices`` is the
     number of devices of ``'mirrored'`` (logical CPU devices when there is no GPU).
     ``batch_size`` is always the global batch: a strategy splits it between its replicas.
+
+    ``test_time_augment = 'flip'`` scores the test split (and ``evaluation/``) with the
+    average of the model's outputs on each image and on its mirror image; the plain model's
+    test metrics are logged beside them as ``test_plain_*``. Validation stays plain.
     """
 
     model: str = "cnn"
@@ -73,6 +78,7 @@ class TrainSettings:
     deterministic: bool = False
     distribution: str = "none"
     devices: int | None = None
+    test_time_augment: str | None = None
 
     def __post_init__(self) -> None:
         _check_names(self)
@@ -109,6 +115,8 @@ def _check_names(s: TrainSettings) -> None:
         raise unknown("precision", s.precision, PRECISIONS)
     if s.target not in TARGETS:
         raise unknown("target", s.target, TARGETS)
+    if s.test_time_augment is not None and s.test_time_augment not in TEST_TIME_AUGMENTS:
+        raise unknown("test_time_augment", str(s.test_time_augment), TEST_TIME_AUGMENTS)
     if s.loss != "auto" and s.loss not in LOSSES:
         raise unknown("loss", s.loss, LOSSES)
     if s.run_name is not None and (not isinstance(s.run_name, str) or not s.run_name.strip()):

@@ -51,6 +51,18 @@ class Setup:
 
         return compile_model(without_aux_heads(self.net), self.settings, 1e-3, self.loss_name)
 
+    @functools.cached_property
+    def test_net(self):
+        """The network the test split is scored with: ``eval_net``, or with
+        ``train.test_time_augment = 'flip'`` its outputs averaged over each image and its
+        mirror image (built on ``eval_net``'s weights, never saved)."""
+        if self.settings.test_time_augment is None:
+            return self.eval_net
+        from zoo.datasets.augment import test_time_flip
+        from zoo.training.optimizers import compile_model
+
+        return compile_model(test_time_flip(self.eval_net), self.settings, 1e-3, self.loss_name)
+
 
 @contextlib.contextmanager
 def as_config_error(what: str) -> Iterator[None]:
@@ -275,6 +287,12 @@ def fine_tune_settings(init_from: str | None) -> dict | None:
 
 
 def _check_combination(setup: Setup) -> None:
+    shape = tuple(setup.data.input_shape)
+    if setup.settings.test_time_augment == "flip" and len(shape) != 3:
+        raise ConfigError(
+            f"train.test_time_augment = 'flip' mirrors images, but {setup.settings.dataset} "
+            f"gives inputs of shape {shape}: set train.test_time_augment = None."
+        )
     if setup.settings.early_stopping_patience and getattr(setup.net.optimizer, "use_ema", False):
         raise ConfigError(
             "optimizer.ema_momentum averages the weights up to the end of training, "
