@@ -8,7 +8,8 @@ sparse-label classifier (Adam, no XLA), warmed up (tracing excluded), then timed
 keras.applications' ResNet50 and VGG16 are measured the same way at the same precision
 and batch as zoo's resnet50 and vgg16; their rows carry ``peer`` and zoo's the ratio. For
 those ratios the models are built side by side and their training steps timed in
-alternating windows (``--rounds`` each, median), so that a change of load hits both.
+alternating windows (``--rounds`` each), so that a change of load hits both: the ratio is
+the median of the rounds' paired ratios (``ratio_range``: their smallest and largest).
 zoo's ResNet-50 is also timed in the peer's layout (``stride_at='1x1'``, the same
 multiply-adds), since its default (torchvision's) does 6% more work.
 
@@ -27,6 +28,7 @@ import csv
 import datetime
 import fnmatch
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -40,7 +42,7 @@ PEER_LAYOUTS = {"resnet50": [("[stride_at=1x1]", {"stride_at": "1x1"})]}
 FIELDS = [
     "model", "family", "input", "batch", "precision", "auto_picks", "train_img_s",
     "train_step_ms", "infer_img_s", "infer_step_ms", "params", "macs", "peer",
-    "ratio_to_peer", "cpu", "date",
+    "ratio_to_peer", "ratio_range", "cpu", "date",
 ]  # fmt: skip
 
 
@@ -72,6 +74,7 @@ def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy,
         "macs": count_macs(model),
         "peer": "",
         "ratio_to_peer": "",
+        "ratio_range": "",
         "cpu": cpu,
         "date": datetime.date.today().isoformat(),
     }
@@ -89,16 +92,37 @@ def keras_builder(app, shape):
     return lambda: getattr(keras.applications, app)(weights=None, input_shape=shape, classes=10)
 
 
-def table(args, cpu: str, auto_policy: str, out: Path) -> list[dict]:
-    """Measure the models matching ``--models``; each row is appended to ``out`` at once."""
+def table(args, cpu: str, auto_policy: str, out: Path) -> None:
+    """Measure the models matching ``--models``, each in a process of its own (TensorFlow
+    keeps memory from model to model: 30 ImageNet-size models in one process exhaust 24 GiB);
+    each row is appended to ``out`` as soon as it is measured."""
+    import subprocess
+
     import zoo
 
-    policies = list(dict.fromkeys(["float32", auto_policy]))
     patterns = args.models.split(",")
     names = [
         n for n in zoo.list_models(task="vision") if any(fnmatch.fnmatch(n, p) for p in patterns)
     ]
-    rows: list[dict] = []
+    if not args.append:
+        out.unlink(missing_ok=True)
+    if args.in_process:
+        measure_models(names, args, cpu, auto_policy, out)
+        return
+    options = ["--seconds", str(args.seconds), "--batch", str(args.batch)]
+    options += ["--big-batch", str(args.big_batch), "--rounds", str(args.rounds)]
+    for name in names:
+        child = [sys.executable, __file__, "--models", name, "--out", str(out), "--append"]
+        done = subprocess.run([*child, *options, "--in-process"], check=False)
+        if done.returncode:
+            print(f"{name}: the measuring process failed ({done.returncode})", flush=True)
+
+
+def measure_models(names, args, cpu: str, auto_policy: str, out: Path) -> None:
+    """Measure ``names`` in this process under float32 and ``auto``'s policy."""
+    import zoo
+
+    policies = list(dict.fromkeys(["float32", auto_policy]))
     for name in names:
         spec = zoo.registry.get_spec(name)
         shape = tuple(spec.default_input)
@@ -113,10 +137,8 @@ def table(args, cpu: str, auto_policy: str, out: Path) -> list[dict]:
                 )
                 found = [row]
             for r in found:
-                rows.append(r)
-                append(r, out, first=len(rows) == 1)
+                append(r, out, first=not out.exists())
                 print(_line(r), flush=True)
-    return rows
 
 
 def peer_rows(name, family, shape, batch, policy, args, auto_policy, cpu) -> list[dict]:
@@ -131,26 +153,30 @@ def peer_rows(name, family, shape, batch, policy, args, auto_policy, cpu) -> lis
         label: measure_row(label, fam, build, shape, batch, policy, args.seconds, auto_policy, cpu)
         for label, (fam, build) in builds.items()
     }
-    rates = alternating_train_rates(
+    samples = alternating_train_rates(
         {label: build for label, (_, build) in builds.items()},
         shape, batch, policy, args.seconds, args.rounds,
     )  # fmt: skip
     for label, row in rows.items():
-        row["train_img_s"] = round(rates[label], 1)
-        row["train_step_ms"] = round(1000 * batch / rates[label], 1)
+        rate = statistics.median(samples[label])
+        row["train_img_s"] = round(rate, 1)
+        row["train_step_ms"] = round(1000 * batch / rate, 1)
         if label == peer:
             row["peer"] = name
         else:
+            # paired: each round's two windows ran seconds apart, under the same load
+            pairs = [a / b for a, b in zip(samples[label], samples[peer], strict=True)]
             row["peer"] = peer
-            row["ratio_to_peer"] = round(rates[label] / rates[peer], 3)
+            row["ratio_to_peer"] = round(statistics.median(pairs), 3)
+            row["ratio_range"] = f"{min(pairs):.3f}-{max(pairs):.3f}"
     return list(rows.values())
 
 
-def alternating_train_rates(builds, shape, batch, policy, seconds, rounds) -> dict[str, float]:
-    """Median training img/s of each model, built together and timed in turn ``rounds``
-    times for ``seconds`` each (after one untimed step each: tracing is not timed)."""
-    import statistics
-
+def alternating_train_rates(
+    builds, shape, batch, policy, seconds, rounds
+) -> dict[str, list[float]]:
+    """Training img/s of each model in each round: built together, then timed in turn
+    ``rounds`` times for ``seconds`` each (after one untimed step each: tracing is not timed)."""
     import keras
     import numpy as np
 
@@ -174,7 +200,7 @@ def alternating_train_rates(builds, shape, batch, policy, seconds, rounds) -> di
             for label, step in steps.items():
                 n, elapsed = timed_steps(step, seconds, warmup=0)
                 samples[label].append(n * batch / elapsed)
-        return {label: statistics.median(v) for label, v in samples.items()}
+        return samples
     finally:
         keras.mixed_precision.set_global_policy(previous)
         keras.backend.clear_session()
@@ -257,6 +283,8 @@ def main() -> None:
     parser.add_argument("--pipeline", action="store_true", help="input pipeline vs train step")
     parser.add_argument("--data", default=None, help="Fashion-MNIST folder (default: search)")
     parser.add_argument("--out", default=None, help="CSV path (default: benchmarks/results/)")
+    parser.add_argument("--append", action="store_true", help="add rows to an existing CSV")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     from zoo.hardware import choose_precision, cpu_info
@@ -264,7 +292,8 @@ def main() -> None:
     info = cpu_info()
     cpu = f"{info['model']} ({info['cores']} cores; {' '.join(info['flags'])})"
     choice = choose_precision("auto")
-    print(f"{cpu}\n{choice.reason}", flush=True)
+    if not args.in_process:
+        print(f"{cpu}\n{choice.reason}", flush=True)
     if args.pipeline:
         out = Path(args.out or RESULTS / "pipeline.csv")
         for i, row in enumerate(pipeline_rows(args, cpu)):
@@ -272,7 +301,8 @@ def main() -> None:
     else:
         out = Path(args.out or RESULTS / "throughput.csv")
         table(args, cpu, choice.policy, out)
-    print(f"wrote {out}")
+    if not args.in_process:
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":
