@@ -10,8 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,16 +18,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
+from tests.procs import TINY_DIGITS, start_zoo
 from zoo.logs import read_tensorboard
 
-TINY = """
-include 'digits_cnn.gin'
-digits.train_size = 300
-cnn.filters = [8]
-cnn.dense_units = [16]
-train.batch_size = 32
-train.epochs = 2
-"""
+TINY = TINY_DIGITS + "train.epochs = 2\n"
 DEADLINE_S = 540
 
 
@@ -40,18 +32,10 @@ def recipe(tmp_path: Path, extra: str = "") -> str:
 
 
 def zoo_train(tmp_path, path, *bind, env=None, **popen):
-    args = [sys.executable, "-m", "zoo", "train", path]
+    args = ["train", path]
     for b in bind:
         args += ["--bind", b]
-    return subprocess.Popen(
-        args,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **popen,
-    )
+    return start_zoo(*args, cwd=tmp_path, env=env, **popen)
 
 
 def finish(proc, deadline_s: float = DEADLINE_S) -> str:

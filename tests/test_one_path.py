@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,18 +13,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
-from tests.procs import default_signals
+from tests.procs import TINY_DIGITS, start_zoo
 from zoo.logs import read_tensorboard
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TINY = """
-include 'digits_cnn.gin'
-digits.train_size = 300
-cnn.filters = [8]
-cnn.dense_units = [16]
-train.batch_size = 32
-"""
+TINY = TINY_DIGITS
 
 
 def write_recipe(tmp_path: Path, text: str, name: str = "tiny.gin") -> str:
@@ -61,15 +52,7 @@ def test_signal_ends_the_run_killed_and_resume_continues_it(
 ):
     path = write_recipe(tmp_path, "train.epochs = 500\ntrain.run_name = 'sig'\n")
     run_dir = tmp_path / "runs" / "digits" / "sig"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "train", path],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=default_signals,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_zoo("train", path, cwd=tmp_path)
     try:
         _wait_for_epochs(proc, run_dir / "history.csv", 2)
         signum = getattr(signal, signame)

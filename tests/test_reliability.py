@@ -5,10 +5,7 @@ run stopped with SIGTERM, and determinism."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +13,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 import zoo
-from tests.procs import default_signals
+from tests.procs import start_zoo
 from zoo.cli import main
 from zoo.logs import read_tensorboard
 from zoo.training import rundir
@@ -142,15 +139,7 @@ tune.max_trials = 4
 """
     )
     tune_dir = tmp_path / "runs" / "digits" / "tune-random"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "tune", str(path)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        preexec_fn=default_signals,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_zoo("tune", str(path), cwd=tmp_path)
     try:
         end = time.monotonic() + 600
         while len(list(tune_dir.glob("trials/*/record.json"))) < 2:
