@@ -24,6 +24,7 @@ the auto row (``auto_picks`` says so), so no model is measured twice for nothing
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import fnmatch
@@ -39,18 +40,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PEERS = {"resnet50": "ResNet50", "vgg16": "VGG16"}
 # zoo's layouts timed against the peer besides the default: (row suffix, build arguments)
 PEER_LAYOUTS = {"resnet50": [("[stride_at=1x1]", {"stride_at": "1x1"})]}
-FIELDS = [
-    "model", "family", "input", "batch", "precision", "auto_picks", "train_img_s",
-    "train_step_ms", "infer_img_s", "infer_step_ms", "params", "macs", "peer",
-    "ratio_to_peer", "ratio_range", "cpu", "date",
-]  # fmt: skip
 
 
 def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy, cpu):
     """One CSV row: images/s of ``build()`` under ``policy``, and its size.
 
     One warm-up step at ImageNet sizes (the first call traces; a second costs seconds)."""
-    from zoo.stats import count_macs, count_params
     from zoo.system import measure_model
 
     warmup = 1 if shape[0] >= 128 else 2
@@ -58,7 +53,15 @@ def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy,
     import keras
 
     keras.backend.clear_session()
-    model = build()
+    rates = (m["train_img_s"], m["infer_img_s"])
+    return make_row(name, family, build(), shape, batch, policy, rates, auto_policy, cpu)
+
+
+def make_row(name, family, model, shape, batch, policy, rates, auto_policy, cpu) -> dict:
+    """The CSV row of ``model`` measured at ``rates`` = (training, inference) img/s."""
+    from zoo.stats import count_macs, count_params
+
+    train, infer = rates
     return {
         "model": name,
         "family": family,
@@ -66,10 +69,10 @@ def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy,
         "batch": batch,
         "precision": policy,
         "auto_picks": policy == auto_policy,
-        "train_img_s": round(m["train_img_s"], 1),
-        "train_step_ms": round(1000 * batch / m["train_img_s"], 1),
-        "infer_img_s": round(m["infer_img_s"], 1),
-        "infer_step_ms": round(1000 * batch / m["infer_img_s"], 1),
+        "train_img_s": round(train, 1),
+        "train_step_ms": round(1000 * batch / train, 1),
+        "infer_img_s": round(infer, 1),
+        "infer_step_ms": round(1000 * batch / infer, 1),
         "params": sum(count_params(model)),
         "macs": count_macs(model),
         "peer": "",
@@ -142,68 +145,79 @@ def measure_models(names, args, cpu: str, auto_policy: str, out: Path) -> None:
 
 
 def peer_rows(name, family, shape, batch, policy, args, auto_policy, cpu) -> list[dict]:
-    """zoo's ``name`` (each layout) and its keras.applications peer: sizes and inference as
-    every row, training img/s from alternating windows over models built side by side."""
+    """zoo's ``name`` (each layout) and its keras.applications peer, built side by side and
+    timed in alternating windows; the ratios pair each round's windows."""
     peer = f"keras.applications.{PEERS[name]}"
     builds = {name: (family, zoo_builder(name, shape))}
     for suffix, arguments in PEER_LAYOUTS.get(name, []):
         builds[name + suffix] = (family, zoo_builder(name, shape, **arguments))
     builds[peer] = ("keras.applications", keras_builder(PEERS[name], shape))
-    rows = {
-        label: measure_row(label, fam, build, shape, batch, policy, args.seconds, auto_policy, cpu)
-        for label, (fam, build) in builds.items()
-    }
-    samples = alternating_train_rates(
-        {label: build for label, (_, build) in builds.items()},
-        shape, batch, policy, args.seconds, args.rounds,
-    )  # fmt: skip
+    rows = {}
+    with side_by_side({label: build for label, (_, build) in builds.items()}, policy) as models:
+        train = alternating_rates(models, shape, batch, args.seconds, args.rounds)
+        infer = alternating_rates(models, shape, batch, args.seconds, 1, inference=True)
+        for label, model in models.items():
+            rates = (statistics.median(train[label]), infer[label][0])
+            kind = builds[label][0]
+            rows[label] = make_row(
+                label, kind, model, shape, batch, policy, rates, auto_policy, cpu
+            )
     for label, row in rows.items():
-        rate = statistics.median(samples[label])
-        row["train_img_s"] = round(rate, 1)
-        row["train_step_ms"] = round(1000 * batch / rate, 1)
         if label == peer:
             row["peer"] = name
         else:
             # paired: each round's two windows ran seconds apart, under the same load
-            pairs = [a / b for a, b in zip(samples[label], samples[peer], strict=True)]
+            pairs = [a / b for a, b in zip(train[label], train[peer], strict=True)]
             row["peer"] = peer
             row["ratio_to_peer"] = round(statistics.median(pairs), 3)
             row["ratio_range"] = f"{min(pairs):.3f}-{max(pairs):.3f}"
     return list(rows.values())
 
 
-def alternating_train_rates(
-    builds, shape, batch, policy, seconds, rounds
-) -> dict[str, list[float]]:
-    """Training img/s of each model in each round: built together, then timed in turn
-    ``rounds`` times for ``seconds`` each (after one untimed step each: tracing is not timed)."""
+@contextlib.contextmanager
+def side_by_side(builds, policy):
+    """The models of ``builds`` built under ``policy`` and compiled as a run compiles a
+    sparse-label classifier; the global policy is restored afterwards."""
     import keras
-    import numpy as np
-
-    from zoo.system import timed_steps
 
     previous = keras.mixed_precision.global_policy().name
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(policy)
     try:
-        rng = np.random.default_rng(0)
-        x = rng.random((batch, *shape), dtype=np.float32)
-        y = rng.integers(0, 10, size=(batch,)).astype("int32")
-        steps = {}
-        for label, build in builds.items():
-            model = build()
+        models = {label: build() for label, build in builds.items()}
+        for model in models.values():
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-            steps[label] = lambda model=model: model.train_on_batch(x, y)
-            steps[label]()
-        samples: dict[str, list[float]] = {label: [] for label in builds}
-        for _ in range(rounds):
-            for label, step in steps.items():
-                n, elapsed = timed_steps(step, seconds, warmup=0)
-                samples[label].append(n * batch / elapsed)
-        return samples
+        yield models
     finally:
         keras.mixed_precision.set_global_policy(previous)
         keras.backend.clear_session()
+
+
+def alternating_rates(models, shape, batch, seconds, rounds, inference=False):
+    """img/s of each model in each round (training steps, or inference with ``inference``):
+    timed in turn ``rounds`` times for ``seconds`` each, after one untimed step each
+    (tracing is not timed)."""
+    import numpy as np
+
+    from zoo.system import timed_steps
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, *shape), dtype=np.float32)
+    y = rng.integers(0, 10, size=(batch,)).astype("int32")
+    steps = {
+        label: (lambda m=m: m.predict_on_batch(x)) if inference else (
+            lambda m=m: m.train_on_batch(x, y)
+        )
+        for label, m in models.items()
+    }  # fmt: skip
+    for step in steps.values():
+        step()
+    samples: dict[str, list[float]] = {label: [] for label in models}
+    for _ in range(rounds):
+        for label, step in steps.items():
+            n, elapsed = timed_steps(step, seconds, warmup=0)
+            samples[label].append(n * batch / elapsed)
+    return samples
 
 
 def _line(row: dict) -> str:
