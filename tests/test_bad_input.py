@@ -27,6 +27,7 @@ KNOBS = [
     "train.seed",
     "train.model",
     "train.run_name",
+    "train.test_time_augment",
     "cnn.filters",
     "cnn.dense_units",
     "cnn.dropout",
@@ -47,7 +48,9 @@ scalars = st.one_of(
     st.booleans(),
     st.none(),
     st.text(alphabet="abcxyz_ 09", max_size=8),
-    st.sampled_from(["adam", "sgd", "cnn", "mlp", "auto", "float32", "sparse", "warmup_cosine"]),
+    st.sampled_from(
+        ["adam", "sgd", "cnn", "mlp", "auto", "float32", "sparse", "warmup_cosine", "flip"]
+    ),
 )
 values = st.one_of(
     scalars.map(repr),

@@ -73,11 +73,19 @@ def test_unknown_model_in_training_exits_2(tmp_path):
         ("cnn.filterz=[8]", "parameter of cnn 'filterz'"),
         ("cnnz.filters=[8]", "Unknown gin configurable 'cnnz'"),
         ("train.epochs", "not of the form KEY=VALUE"),
+        ("train.test_time_augment='crop'", "Unknown test_time_augment 'crop'"),
     ],
 )
 def test_bad_binding_exits_2_in_one_line(binding, expected):
     line = _one_line_error(zoo_cmd("train", "digits_cnn", "--bind", binding))
     assert expected in line
+
+
+def test_bad_model_knob_exits_2_in_one_line():
+    bindings = ["train.model='resnet50'", "resnet50.stride_at='2x2'"]
+    args = [a for b in bindings for a in ("--bind", b)]
+    line = _one_line_error(zoo_cmd("train", "digits_cnn", "--check", *args))
+    assert "resnet50: stride_at must be one of '3x3', '1x1', not '2x2'." in line
 
 
 def test_unknown_recipe_and_missing_file():
