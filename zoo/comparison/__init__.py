@@ -8,11 +8,18 @@ words (:mod:`zoo.diagnose`). ``--png`` saves the runs' learning curves in one fi
 ``--html`` a self-contained report (the table, the figure, the hyperparameters side by side,
 each run's evaluation on the test set and the differences between the operative configs).
 
+Any experiment folder can be compared: plain runs, failed or killed runs (as far as they
+got), ``zoo find-lr`` sweeps (one step per batch: in the table, not in the learning curves),
+the trials of a tuning folder and the folds of a cross-validation run. What cannot be compared
+(a run trained with ``mlflow=False`` or ``tensorboard=False``, a search's or a
+cross-validation's own MLflow run, a store that does not answer) is left out with one line
+saying why, and the report is written for the rest.
+
 Exit codes follow ``diff``: 0 when both sides hold the same values, 1 when a value differs or
 a metric or step is missing on one side (the first problems are named on stderr), 2 on a
-user error (no such run, no MLflow run, a store that does not answer).
+user error (no such run, nothing that can be compared).
 
-Modules, one job each: :mod:`.discover` (run directories, ``summary.json``), :mod:`.sides`
+Modules, one job each: :mod:`.discover` (what a folder holds, ``summary.json``), :mod:`.sides`
 (reading TensorBoard and MLflow), :mod:`.table` (aligning them; :func:`compare`),
 :mod:`.plots` (learning curves), :mod:`.report` (HTML), :mod:`.cli` (the command).
 From Python, ``zoo.compare(...)`` is :func:`compare`: a pandas DataFrame with one row per run,
@@ -22,7 +29,7 @@ metric and step.
 from __future__ import annotations
 
 from zoo.comparison.compare_runs import compare
-from zoo.comparison.discover import RunInfo, find_runs, load_run
+from zoo.comparison.discover import LeftOut, RunInfo, find_runs, load_run, survey
 from zoo.comparison.plots import curves_figure, save_curves
 from zoo.comparison.report import config_diffs, report_html, save_html
 from zoo.comparison.sides import check_store, read_sides
@@ -34,6 +41,7 @@ from zoo.comparison.table import (
     MLFLOW_ONLY,
     OK,
     align,
+    epoch_histories,
     format_table,
     histories,
     problems,
@@ -42,6 +50,7 @@ from zoo.comparison.table import (
 __all__ = [
     "COLUMNS",
     "DIFFERS",
+    "LeftOut",
     "MISSING_MLFLOW",
     "MISSING_TENSORBOARD",
     "MLFLOW_ONLY",
@@ -52,6 +61,7 @@ __all__ = [
     "compare",
     "config_diffs",
     "curves_figure",
+    "epoch_histories",
     "find_runs",
     "format_table",
     "histories",
@@ -61,4 +71,5 @@ __all__ = [
     "report_html",
     "save_curves",
     "save_html",
+    "survey",
 ]

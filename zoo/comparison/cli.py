@@ -10,13 +10,17 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Compare runs as TensorBoard and MLflow see them, diagnose their learning curves. "
-        "Exit code 0: both agree; 1: a value differs or is missing on one side; 2: user error."
+        "Folders that cannot be compared (a run without MLflow or TensorBoard, a search's or "
+        "a cross-validation's own run) are listed with the reason and left out. "
+        "Exit code 0: both agree; 1: a value differs or is missing on one side; 2: user error "
+        "or nothing to compare."
     )
     parser.add_argument(
         "runs",
         nargs="*",
         metavar="RUN_DIR|EXPERIMENT",
-        help="run directories (runs/<experiment>/<run>), experiment folders or experiment names",
+        help="run directories (runs/<experiment>/<run>), tuning or cross-validation folders, "
+        "experiment folders or experiment names",
     )
     parser.add_argument("--experiment", help="every run of this experiment under --runs-dir")
     parser.add_argument("--runs-dir", default="runs", help="where experiments live (runs)")
@@ -60,6 +64,14 @@ def main(args: argparse.Namespace) -> int:
     )
     print(format_table(table))
     print()
+    for label, status in table.attrs["statuses"].items():
+        if status and status != "FINISHED":
+            print(f"{label} did not finish ({status}): compared as far as it got.")
+    left_out = table.attrs["left_out"]
+    if left_out:
+        print(f"left out ({len(left_out)}):")
+        for line in left_out:
+            print(f"  {line}")
     for label, findings in table.attrs["diagnosis"].items():
         print(f"diagnosis of {label}:")
         for f in findings:

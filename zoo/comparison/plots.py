@@ -11,7 +11,7 @@ import io
 import math
 from pathlib import Path
 
-from zoo.comparison.table import MLFLOW_ONLY, histories
+from zoo.comparison.table import MLFLOW_ONLY, epoch_histories
 from zoo.errors import ZooError
 
 COLUMNS_MAX = 3  # panels per row
@@ -71,7 +71,7 @@ def curves_figure(table):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = histories(table)
+    runs = epoch_histories(table)
     names = sorted({p for h in runs.values() for p in panels(h)}, key=lambda k: (k != "loss", k))
     if not names:
         raise ZooError("The runs have no per-epoch metrics to plot.")

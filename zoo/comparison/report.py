@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.comparison.plots import curves_base64
-from zoo.comparison.table import OK, fmt_value, problems
+from zoo.comparison.table import OK, epoch_histories, fmt_value, problems
 
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:1200px}"
@@ -130,6 +130,22 @@ def _evaluations(runs: dict[str, str]) -> list[str]:
     return ["<h2>Evaluation on the test set</h2>", *parts] if parts else []
 
 
+def _left_out(lines: list[str]) -> list[str]:
+    if not lines:
+        return []
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return [f"<h2>Left out ({len(lines)})</h2><ul>{items}</ul>"]
+
+
+def _statuses(statuses: dict[str, str | None]) -> list[str]:
+    """A line for each compared run that did not finish (failed, killed, still running)."""
+    unfinished = {k: v for k, v in statuses.items() if v and v != "FINISHED"}
+    if not unfinished:
+        return []
+    items = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in unfinished.items())
+    return [f"<p>Runs that did not finish (compared as far as they got):</p><ul>{items}</ul>"]
+
+
 def _values(table, labels: list[str]) -> list[str]:
     parts = ["<h2>TensorBoard against MLflow</h2>"]
     cols = ["run", "metric", "step", "tensorboard", "mlflow", "difference", "status"]
@@ -155,9 +171,8 @@ def _values(table, labels: list[str]) -> list[str]:
 def _phase_note(table) -> list[str]:
     """Where each transfer run's phase 2 (fine-tuning) starts, under the curves."""
     from zoo.comparison.plots import phase_starts
-    from zoo.comparison.table import histories
 
-    starts = {run: phase_starts(h) for run, h in histories(table).items()}
+    starts = {run: phase_starts(h) for run, h in epoch_histories(table).items()}
     lines = [
         f"{html.escape(str(run))}: phase 2 (fine-tuning) from step {steps[0]}"
         for run, steps in starts.items()
@@ -176,9 +191,11 @@ def report_html(table) -> str:
         f"<style>{STYLE}</style></head><body>",
         f"<h1>zoo compare: {len(runs)} run(s)</h1>",
         _agreement(table),
+        *_statuses(table.attrs.get("statuses", {})),
+        *_left_out(table.attrs.get("left_out", [])),
         *_diagnosis(table.attrs.get("diagnosis", {})),
     ]
-    if not table.empty:
+    if epoch_histories(table):
         parts.append(
             "<h2>Learning curves</h2><img alt='learning curves' "
             f"src='data:image/png;base64,{curves_base64(table)}'>"

@@ -32,12 +32,13 @@ def read_sides(run: RunInfo) -> tuple[dict, dict, dict[str, str]]:
     tb_dir = run.run_dir / "tensorboard"
     if not tb_dir.is_dir():
         raise ZooError(
-            f"{run.run_dir} has no tensorboard/ folder (trained with train.tensorboard = False?)."
+            f"{run.run_dir} has no tensorboard/ folder (trained with tensorboard=False): "
+            "nothing to compare MLflow with."
         )
     if not run.run_id or not run.tracking_uri:
         raise ZooError(
-            f"{run.run_dir} has no MLflow run (trained with train.mlflow = False?): nothing to "
-            "compare with."
+            f"{run.run_dir} has no MLflow run (trained with mlflow=False or --no-mlflow): "
+            "nothing to compare TensorBoard with."
         )
     check_store(run.tracking_uri)
     from mlflow.exceptions import MlflowException

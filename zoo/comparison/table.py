@@ -72,6 +72,13 @@ def histories(table) -> dict[str, dict[str, dict[int, float]]]:
     return out
 
 
+def epoch_histories(table) -> dict[str, dict[str, dict[int, float]]]:
+    """:func:`histories` of the runs whose steps are epochs (not the per-batch steps of a
+    find-lr sweep): what learning curves and their diagnosis are drawn from."""
+    kinds = table.attrs.get("kinds", {})
+    return {k: h for k, h in histories(table).items() if kinds.get(k, "run") == "run"}
+
+
 def fmt_value(value: Any) -> str:
     """A cell as text: floats with 6 significant digits, NaN as ``-``."""
     if isinstance(value, float):
