@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import io
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import zoo
 from zoo.cli import main
+from zoo.errors import ConfigError
 
 KNOBS = [
     "train.epochs",
@@ -101,3 +104,31 @@ def test_any_recipe_text_gives_a_checked_run_or_one_sentence(tmp_path, body):
     path = tmp_path / "fuzzed.gin"
     path.write_text("include 'digits_cnn.gin'\n" + "\n".join([*SMALL, *body]) + "\n")
     _assert_run_or_one_sentence(*_cli(["train", str(path), "--check"]))
+
+
+@pytest.mark.parametrize(
+    ("binding", "meant"),
+    [
+        ("train.optimizer=sgd", "train.optimizer='sgd'"),
+        ("cnn.filters=16,32", "cnn.filters=[16, 32]"),
+        ("cnn.filters = 16, 32", "cnn.filters=[16, 32]"),
+        ("train.metrics=accuracy,top5", "train.metrics=['accuracy', 'top5']"),
+    ],
+)
+def test_unquoted_string_or_bare_list_gets_the_corrected_binding(binding, meant):
+    sentence = f'did you mean --bind "{meant}"?'
+    code, err = _cli(["train", "digits_cnn", "--check", "--bind", binding])
+    _assert_run_or_one_sentence(code, err)
+    assert code == 2 and err.rstrip().endswith(sentence), err
+    with pytest.raises(ConfigError) as caught:
+        zoo.train("digits_cnn", [binding])
+    assert str(caught.value).endswith(sentence)
+    assert str(caught.value) == err.strip().removeprefix("zoo: error: ")
+
+
+def test_bindings_gin_reads_are_not_corrected():
+    from zoo.config import corrected_binding
+
+    for binding in ("train.epochs=3", "train.optimizer='sgd'", "cnn.filters=[16, 32]"):
+        assert corrected_binding(binding) is None
+    assert corrected_binding("x.y=a b") is None  # two words: no guess

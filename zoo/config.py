@@ -126,6 +126,52 @@ def _clean_gin_error(exc: Exception, where: str) -> ConfigError:
     return ConfigError(f"{where}: {first}")
 
 
+_BARE_WORD = re.compile(r"[A-Za-z_][\w.\-/]*")
+
+
+def _literal(text: str) -> str | None:
+    """``text`` as gin would read it, quoting a bare word; None when it is no plain value."""
+    import ast
+
+    text = text.strip()
+    if text in ("True", "False", "None") or text.startswith(("@", "%")):
+        return text
+    try:
+        ast.literal_eval(text)
+        return text
+    except (ValueError, SyntaxError):
+        pass
+    return repr(text) if _BARE_WORD.fullmatch(text) else None
+
+
+def corrected_binding(binding: str) -> str | None:
+    """The binding a shell or a hurried hand most likely meant: a bare word quoted
+    (``train.optimizer=sgd`` -> ``train.optimizer='sgd'``), a comma list bracketed
+    (``cnn.filters=16,32`` -> ``cnn.filters=[16, 32]``); None when no such fix applies."""
+    key, _, value = binding.partition("=")
+    key, value = key.strip(), value.strip()
+    if not key or not value:
+        return None
+    if "," in value and not value.startswith(("[", "(", "{", "'", '"')):
+        items = [_literal(v) for v in value.split(",")]
+        if all(items):
+            return f"{key}=[{', '.join(items)}]"
+        return None
+    fixed = _literal(value)
+    return f"{key}={fixed}" if fixed and fixed != value else None
+
+
+def _binding_error(exc: Exception, binding: str) -> ConfigError:
+    """gin's error for a ``--bind`` line, with the corrected binding when one is likely."""
+    fixed = corrected_binding(binding)
+    if fixed and not isinstance(exc, ValueError):
+        return ConfigError(
+            f"binding {binding.strip()!r} is not a gin value (strings need quotes, lists "
+            f'brackets): did you mean --bind "{fixed}"?'
+        )
+    return _clean_gin_error(exc, f"binding {binding.strip()!r}")
+
+
 def _all_selectors() -> list[str]:
     return sorted({selector.split(".")[-1] for selector, _ in gin.config._REGISTRY.items()})
 
@@ -182,7 +228,7 @@ def parse(
         try:
             gin.parse_config(b)
         except Exception as exc:  # gin's parser raises many kinds; all mean "fix the text"
-            raise _clean_gin_error(exc, f"binding {b.strip()!r}") from None
+            raise _binding_error(exc, b) from None
     from zoo.validation import check_bindings
 
     check_bindings()
