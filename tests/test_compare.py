@@ -142,3 +142,105 @@ def test_compare_is_the_function_and_modules_say_their_job():
         source = inspect.getsource(importlib.import_module(f"zoo.comparison.{name}"))
         imports = [line for line in source.splitlines() if line.lstrip().startswith("from zoo")]
         assert not any(" _" in line.split(" import ", 1)[1] for line in imports), name
+
+
+def _mixed_experiment(tmp_path):
+    """An experiment 'mix' made by the real commands: a run, a run without MLflow, one without
+    TensorBoard, a run killed by SIGTERM, a failed run, a find-lr sweep, a two-trial search
+    and a three-fold cross-validation."""
+    import os
+    import signal
+
+    import keras
+
+    mix = [*TINY, "train.epochs = 2", "train.precision = 'float32'", "train.experiment = 'mix'"]
+    zoo.train("digits_cnn", [*mix, "train.run_name = 'plain'"], verbose=0)
+    zoo.train("digits_cnn", [*mix, "train.run_name = 'nomlflow'"], mlflow=False, verbose=0)
+    zoo.train("digits_cnn", [*mix, "train.run_name = 'notb'"], tensorboard=False, verbose=0)
+
+    class Terminate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    class Fail(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train("digits_cnn", [*mix, "train.run_name = 'killed'"], extra_callbacks=[Terminate()])
+    with pytest.raises(RuntimeError, match="disk full"):
+        zoo.train("digits_cnn", [*mix, "train.run_name = 'failed'"], extra_callbacks=[Fail()])
+    zoo.find_lr("digits_cnn", mix, steps=12, skip_start=2, run_name="sweep")
+    search = tmp_path / "search.gin"
+    search.write_text(
+        "include 'digits_cnn.gin'\n"
+        + "\n".join([*mix, "train.epochs = 1"])
+        + "\ntune.space = {'train.learning_rate': ('log', 1e-3, 3e-2)}\n"
+        "tune.algorithm = 'random'\ntune.max_trials = 2\n"
+    )
+    zoo.tune(str(search), verbose=0)
+    corpus = tmp_path / "corpus"
+    for label, words in (("neg", ["bad", "dull", "awful"]), ("pos", ["good", "fine", "great"])):
+        (corpus / label).mkdir(parents=True)
+        for i in range(24):
+            text = " ".join(words[(i + j) % 3] for j in range(5))
+            (corpus / label / f"{i:02d}.txt").write_text(text)
+    zoo.train(
+        "mr_embedding_bag",
+        [
+            "train.dataset = 'text_folder'",
+            f"text_folder.directory = '{corpus}'",
+            "train.epochs = 2",
+            "train.batch_size = 16",
+            "train.precision = 'float32'",
+            "train.experiment = 'mix'",
+            "train.run_name = 'cv'",
+            "embedding_bag.embedding_dim = 8",
+            "train.folds = 3",
+        ],
+        verbose=0,
+    )
+
+
+def test_any_experiment_folder_is_compared_and_what_is_left_out_says_why(tmp_path, capsys):
+    _mixed_experiment(tmp_path)
+    table = zoo.compare(experiment="mix")
+    compared = set(table["run"])
+    trials = sorted(r for r in compared if "trial" in r)
+    assert compared == {"plain", "killed", "failed", "sweep", "cv/fold-01", "cv/fold-02"} | {
+        "cv/fold-03",
+        *trials,
+    }
+    assert len(trials) == 2
+    assert set(table["status"]) == {"ok"}
+    assert table.attrs["statuses"]["mix/killed"] == "KILLED"
+    assert table.attrs["statuses"]["mix/failed"] == "FAILED"
+    # the killed and the failed run stopped after their first epoch: compared as far as they got
+    for run in ("killed", "failed"):
+        assert set(table[(table["run"] == run) & (table["metric"] == "loss")]["step"]) == {0}
+    # the sweep: one step per batch, in the table but not among the learning curves
+    sweep = table[(table["run"] == "sweep") & (table["metric"] == "learning_rate")]
+    assert list(sweep["step"]) == list(range(12))
+    assert table.attrs["kinds"]["mix/sweep"] == "find-lr"
+    assert "mix/sweep" not in table.attrs["diagnosis"] and "mix/plain" in table.attrs["diagnosis"]
+    left = table.attrs["left_out"]
+    assert len(left) == 4
+    reasons = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in left}
+    assert reasons["runs/mix/nomlflow"].startswith("has no MLflow run (trained with mlflow=False")
+    assert reasons["runs/mix/notb"].startswith("has no tensorboard/ folder")
+    assert reasons["runs/mix/cv"].startswith("a cross-validation parent")
+    assert reasons["runs/mix/tune-random"].startswith("a tuning folder")
+
+    report = tmp_path / "mix.html"
+    assert cli(["compare", "mix", "--html", str(report), "--png", str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert "mix/killed did not finish (KILLED): compared as far as it got." in out
+    assert "left out (4):\n  runs/mix/cv: a cross-validation parent" in out
+    assert f"TensorBoard and MLflow agree: {len(table)} values in 9 run(s)." in out
+    text = report.read_text()
+    assert "<h2>Left out (4)</h2>" in text and "<li>mix/failed: FAILED</li>" in text
+    # a folder with nothing comparable is one sentence, exit 2
+    assert cli(["compare", "runs/mix/nomlflow"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: Nothing to compare: runs/mix/nomlflow: has no MLflow run")
+    assert err.count("\n") == 1
