@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 
@@ -77,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from zoo.errors import ZooError, first_line
+    from zoo.startup import quiet_tensorflow_start
+
+    quiet_tensorflow_start()
 
     parser = build_parser()
     args = parser.parse_args(argv)
