@@ -105,7 +105,8 @@ def fit_phases(setup: Setup, callbacks: list, nan_guard, options: RunOptions) ->
 
 
 def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, outcome) -> None:
-    print(f"training epochs {start + 1}-{end}", flush=True)
+    if options.announce:
+        print(f"training epochs {start + 1}-{end}", flush=True)
     history = setup.net.fit(
         setup.data.train,
         validation_data=setup.data.validation,

@@ -55,7 +55,9 @@ def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
     return metrics
 
 
-def evaluate_classes(setup: Setup, run_dir: Path, logger, handle, step: int) -> dict[str, float]:
+def evaluate_classes(
+    setup: Setup, run_dir: Path, logger, handle, step: int, say: bool = True
+) -> dict[str, float]:
     """A classification run's confusion matrix, per-class precision / recall / F1 and most
     confidently wrong examples: in ``evaluation/``, TensorBoard (the same metric names as
     MLflow, and the pictures) and MLflow (metrics and the folder as artifacts)."""
@@ -77,7 +79,8 @@ def evaluate_classes(setup: Setup, run_dir: Path, logger, handle, step: int) -> 
             handle.client.log_artifacts(
                 handle.run_id, str(run_dir / EVALUATION_DIR), EVALUATION_DIR
             )
-    print(report.text, flush=True)
+    if say:
+        print(report.text, flush=True)
     return report.metrics
 
 

@@ -100,7 +100,9 @@ def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options, rec
             save_model(setup.eval_net, run_dir.checkpoints / "export.keras")  # no aux heads
         vocabulary = setup.data.extras.get("vocabulary")
         if run_dir is not None:
-            per_class = evaluate_classes(setup, run_dir.path, logger, handle, last)
+            per_class = evaluate_classes(
+                setup, run_dir.path, logger, handle, last, say=options.announce
+            )
             if per_class:
                 record.summary["evaluation"] = {
                     "folder": "evaluation",

@@ -222,3 +222,7 @@ class RunOptions:
     checkpoints: bool = True
     handle_signals: bool = True
     announce: bool = True
+
+    def __post_init__(self) -> None:
+        if self.verbose == 0:  # quiet means quiet: only warnings and errors are printed
+            self.announce = False
