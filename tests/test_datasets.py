@@ -163,7 +163,7 @@ def test_mr_offline_and_missing_names_the_places_and_how(keras_home, monkeypatch
     assert "shared" not in msg
 
 
-def write_cifar_batches(folder, n=4):
+def write_cifar_batches(folder, n=10):
     import pickle
 
     folder.mkdir(parents=True)
@@ -183,8 +183,8 @@ def test_cifar10_is_read_from_keras_3_cache_layout(keras_home, monkeypatch):
     write_cifar_batches(
         keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     )
-    data = datasets.load("cifar10", validation_split=4, batch_size=8)
-    assert data.sizes == {"train": 16, "validation": 4, "test": 4}
+    data = datasets.load("cifar10", validation_split=10, batch_size=8)
+    assert data.sizes == {"train": 40, "validation": 10, "test": 10}
     assert data.input_shape == (32, 32, 3)
 
 
@@ -226,3 +226,94 @@ def test_flowers_offline_and_missing_names_the_places_and_how(keras_home):
     msg = first_line(err.value)
     assert str(keras_home / "datasets" / "flower_photos") in msg
     assert "download failed: OSError" in msg and "flower_photos.tgz" in msg
+
+
+def test_train_size_counts_training_examples_after_the_validation_split(fake_fashion):
+    data = datasets.load(
+        "fashion_mnist", data_dir=str(fake_fashion), train_size=100, validation_split=40
+    )
+    assert data.sizes == {"train": 100, "validation": 40, "test": 50}
+    # a fraction is of the examples used: 300 training + 53 validation (0.15 of 353), and the
+    # stratified split rounds each class's share
+    digits = datasets.load("digits", train_size=300, validation_split=0.15)
+    assert digits.sizes["train"] == 300
+    assert abs(digits.sizes["validation"] - 53) <= 5
+    everything = datasets.load("digits", validation_split=0.15)
+    assert everything.sizes == {"train": 1221, "validation": 216, "test": 360}
+    # more than there is: all that remains after the validation split
+    assert datasets.load("digits", train_size=5000).sizes["train"] == 1221
+    with pytest.raises(ConfigError, match="train_size must be at least 1"):
+        datasets.load("digits", train_size=0)
+
+
+def _image_classes(root, classes):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            pixels = rng.integers(0, 256, size=(9 + i % 3, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+FOLDER_RUN = [
+    "train.dataset = 'image_folder'",
+    "image_folder.image_size = (8, 8)",
+    "image_folder.validation_split = 2",
+    "cnn.filters = [4]",
+    "cnn.dense_units = [8]",
+    "train.epochs = 1",
+]
+
+
+@pytest.mark.parametrize(
+    ("classes", "sentence"),
+    [
+        (
+            {"daisy": 6},
+            "image_folder has 1 class ('daisy'): a classifier needs at least two, each with its "
+            "own examples (a folder per class for folder datasets).",
+        ),
+        (
+            {"daisy": 6, "roses": 0, "tulips": 6},
+            "image_folder: class 'roses' has no training examples (an empty class folder?): add "
+            "examples or remove the class.",
+        ),
+    ],
+)
+def test_folder_data_that_cannot_train_a_classifier_is_one_sentence(tmp_path, classes, sentence):
+    import contextlib
+    import io
+
+    from zoo.cli import main
+
+    root = _image_classes(tmp_path / "images", classes)
+    with pytest.raises(DataError) as err:
+        datasets.load("image_folder", directory=str(root), image_size=(8, 8))
+    assert first_line(err.value) == sentence
+    binds = [*FOLDER_RUN, f"image_folder.directory = '{root}'"]
+    for extra in (["--check"], []):  # at --check, and before training
+        argv = ["train", "digits_cnn", *extra]
+        for b in binds:
+            argv += ["--bind", b]
+        out, err_text = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err_text):
+            code = main(argv)
+        assert code == 2 and err_text.getvalue() == f"zoo: error: {sentence}\n"
+        assert "training epochs" not in out.getvalue()
+
+
+def test_images_of_mixed_sizes_are_resized_and_an_empty_text_class_is_named(tmp_path):
+    # mixed sizes do not matter: every image is resized to image_size when it is read
+    root = _image_classes(tmp_path / "images", {"a": 3, "b": 3})
+    data = datasets.load("image_folder", directory=str(root), image_size=(8, 8), batch_size=6)
+    assert data.input_shape == (8, 8, 3) and data.sizes["train"] + data.sizes["validation"] == 6
+    corpus = tmp_path / "corpus"
+    (corpus / "neg").mkdir(parents=True)
+    (corpus / "pos").mkdir()
+    for i in range(6):
+        (corpus / "neg" / f"{i}.txt").write_text("dull and slow")
+    with pytest.raises(DataError, match="class 'pos' has no training examples"):
+        datasets.load("text_folder", directory=str(corpus))

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, DataError
 
 TARGETS = ("sparse", "onehot", "multilabel", "regression")
 
@@ -81,7 +81,7 @@ def make_targets(
 def split_validation(x, y, validation_split: float | int, seed: int, stratify: bool = True):
     """Carve a seeded (stratified) validation split from the training arrays."""
     n = len(x)
-    n_val = int(round(validation_split * n)) if validation_split < 1 else int(validation_split)
+    n_val = validation_count(validation_split, n)
     if n_val <= 0:
         return x, y, x[:0], y[:0]
     if n_val >= n:
@@ -102,6 +102,36 @@ def split_validation(x, y, validation_split: float | int, seed: int, stratify: b
     mask = np.ones(n, dtype=bool)
     mask[val] = False
     return x[mask], y[mask], x[val], y[val]
+
+
+def validation_count(validation_split: float | int, n: int, train_size: int | None = None) -> int:
+    """How many examples the validation split takes: ``validation_split`` itself when it is a
+    count (>= 1); as a fraction, of all ``n`` examples, or, with ``train_size``, of the
+    examples used (``train_size`` training + validation; never more than of all ``n``), so
+    that training keeps ``train_size``."""
+    if validation_split >= 1:
+        return int(validation_split)
+    of_all = int(round(validation_split * n))
+    if train_size is None:
+        return of_all
+    return min(of_all, int(round(validation_split / (1 - validation_split) * train_size)))
+
+
+def train_and_validation(x, y, validation_split: float | int, train_size: int | None, seed: int):
+    """The training and validation arrays: ``train_size`` is the number of *training*
+    examples, after the validation split (all that remain when fewer do).
+
+    The validation split is carved (seeded, stratified) from all the training data first;
+    ``train_size`` examples are then drawn from the rest. Fashion-MNIST's
+    ``train_size = 10000`` with ``validation_split = 5000`` trains on 10,000 and validates
+    on 5,000.
+    """
+    if train_size is not None and train_size < 1:
+        raise ConfigError(f"train_size must be at least 1 (None: all), not {train_size}.")
+    n_val = validation_count(validation_split, len(x), train_size)
+    x_rest, y_rest, x_val, y_val = split_validation(x, y, n_val, seed)
+    x_tr, y_tr = subsample(x_rest, y_rest, train_size, seed)
+    return x_tr, y_tr, x_val, y_val
 
 
 def subsample(x, y, size: int | None, seed: int):
@@ -125,6 +155,26 @@ def pipeline(x, y, *, batch_size: int, shuffle: bool, seed: int, scale: float | 
             lambda a, b: (tf.cast(a, tf.float32) * scale, b), num_parallel_calls=tf.data.AUTOTUNE
         )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def check_classes(name: str, labels, num_classes: int, class_names: Sequence[str] = ()) -> None:
+    """A classifier needs two classes or more, each with training examples: say so before
+    training, not with an accuracy of 0 (one class under softmax) or a unit never trained."""
+    names = list(class_names) or [str(c) for c in range(num_classes)]
+    if num_classes < 2:
+        which = f" ({names[0]!r})" if names else ""
+        raise DataError(
+            f"{name} has {num_classes} class{which}: a classifier needs at least two, each "
+            "with its own examples (a folder per class for folder datasets)."
+        )
+    present = set(np.unique(np.asarray(labels)).tolist())
+    empty = [names[c] for c in range(num_classes) if c not in present]
+    if empty:
+        listed = ", ".join(repr(n) for n in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        raise DataError(
+            f"{name}: class {listed} has no training examples (an empty class folder?): add "
+            "examples or remove the class."
+        )
 
 
 def select_classes(
@@ -191,8 +241,11 @@ def from_arrays(
         raise ConfigError(
             f"dataset {name!r} defines no attributes, so target 'multilabel' is not available."
         )
-    x_train, y_train = subsample(x_train, y_train, train_size, seed)
-    x_tr, y_tr, x_val, y_val = split_validation(x_train, y_train, validation_split, seed)
+    if target in ("sparse", "onehot"):
+        check_classes(name, y_train, num_classes, class_names)
+    x_tr, y_tr, x_val, y_val = train_and_validation(
+        x_train, y_train, validation_split, train_size, seed
+    )
 
     def ready(x, y, shuffle):
         if x is None or len(x) == 0:

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from zoo.datasets import register_dataset
-from zoo.datasets.base import TARGETS, Dataset, make_targets, pipeline, split_validation
+from zoo.datasets.base import (
+    TARGETS,
+    Dataset,
+    check_classes,
+    make_targets,
+    pipeline,
+    split_validation,
+    validation_count,
+)
 from zoo.datasets.images import keras_cache_dir
 from zoo.errors import ConfigError, DataError
 
@@ -162,6 +170,7 @@ def text_dataset(
         )
     x = np.asarray(list(texts), dtype=object)
     y = np.asarray(list(labels), dtype="int64")
+    check_classes(name, y, len(class_names), class_names)
     if test_texts is None:
         if folds:
             train_idx, test_idx = fold_indices(y, int(folds), int(fold or 0), seed)
@@ -455,8 +464,9 @@ def imdb(
     def decode(seqs):
         return [" ".join(words.get(i, "") for i in s[1:]) for s in seqs]
 
-    if train_size is not None:
-        keep = np.random.default_rng(seed).choice(len(xa), size=train_size, replace=False)
+    if train_size is not None:  # train_size training examples after the validation split
+        used = min(train_size + validation_count(validation_split, len(xa), train_size), len(xa))
+        keep = np.random.default_rng(seed).choice(len(xa), size=used, replace=False)
         xa, ya = xa[keep], ya[keep]
     return text_dataset(
         "imdb",
