@@ -38,7 +38,7 @@ CONFIGS = [
 def bindings(mode: str, n: int, args, name: str) -> list[str]:
     common = [
         f"fashion_mnist.data_dir = '{args.data}'",
-        f"fashion_mnist.train_size = {args.train_size + 256}",
+        f"fashion_mnist.train_size = {args.train_size}",
         "fashion_mnist.validation_split = 256",
         f"train.epochs = {args.epochs}",
         "train.batch_size = 128",

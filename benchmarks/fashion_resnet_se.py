@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "model": name,
                 "epochs": args.epochs,
-                "train_images": (args.train_size or 60000) - 5000,
+                "train_images": args.train_size or 55000,
                 "trainable_params": result.summary["trainable_params"],
                 "test_accuracy": round(result.test_metrics["test_accuracy"], 4),
                 "test_loss": round(result.test_metrics["test_loss"], 4),
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.no_append:
         size = (
-            f"seeded {args.train_size:,}-image subset of the 60,000 training images, "
-            f"{args.train_size - 5000:,} for training and 5,000 for validation"
+            f"seeded subset of {args.train_size:,} training images (5,000 more for validation)"
             if args.train_size
             else "55,000 training images and 5,000 for validation"
         )

@@ -53,7 +53,7 @@ def main() -> int:
     budget = sum(b.epochs for b in brackets)
     random_trials = budget // args.max_epochs
     common = [
-        f"fashion_mnist.train_size = {args.train_size + args.validation}",
+        f"fashion_mnist.train_size = {args.train_size}",
         f"fashion_mnist.validation_split = {args.validation}",
         f"train.epochs = {args.max_epochs}",
         "train.precision = 'mixed_bfloat16'",

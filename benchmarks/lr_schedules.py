@@ -1,6 +1,6 @@
 """Learning-rate schedules on a Fashion-MNIST subset: the range test, then short runs.
 
-    nice -n 10 python benchmarks/lr_schedules.py [--train-size 12000] [--validation 2000] [--epochs 6]
+    nice -n 10 python benchmarks/lr_schedules.py [--train-size 10000] [--validation 2000] [--epochs 6]
 
 1. ``find_lr`` on ``fashion_cnn`` (Adam): the suggested rate and how long the sweep took.
 2. The same model trained for ``--epochs`` epochs with: a constant 1e-3 (the recipe's
@@ -24,9 +24,9 @@ OUT = Path(__file__).resolve().parent / "out"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--train-size", type=int, default=12000, help="images drawn from the 60,000 (then split)"
+        "--train-size", type=int, default=10000, help="training images (after the validation)"
     )
-    parser.add_argument("--validation", type=int, default=2000, help="of those, for validation")
+    parser.add_argument("--validation", type=int, default=2000, help="validation images")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--steps", type=int, default=100, help="steps of the range test")
     args = parser.parse_args()
@@ -84,7 +84,7 @@ def main() -> None:
             {
                 "variant": label,
                 "epochs": args.epochs,
-                "train_examples": args.train_size - args.validation,
+                "train_examples": args.train_size,
                 "validation_examples": args.validation,
                 "best_val_loss": round(min(h["val_loss"]), 4),
                 "final_val_loss": round(h["val_loss"][-1], 4),
