@@ -163,7 +163,7 @@ def test_mr_offline_and_missing_names_the_places_and_how(keras_home, monkeypatch
     assert "shared" not in msg
 
 
-def write_cifar_batches(folder, n=10):
+def write_cifar_batches(folder, n=4):
     import pickle
 
     folder.mkdir(parents=True)
@@ -183,8 +183,8 @@ def test_cifar10_is_read_from_keras_3_cache_layout(keras_home, monkeypatch):
     write_cifar_batches(
         keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     )
-    data = datasets.load("cifar10", validation_split=10, batch_size=8)
-    assert data.sizes == {"train": 40, "validation": 10, "test": 10}
+    data = datasets.load("cifar10", validation_split=4, batch_size=8)
+    assert data.sizes == {"train": 16, "validation": 4, "test": 4}
     assert data.input_shape == (32, 32, 3)
 
 
@@ -244,6 +244,8 @@ def test_train_size_counts_training_examples_after_the_validation_split(fake_fas
     assert datasets.load("digits", train_size=5000).sizes["train"] == 1221
     with pytest.raises(ConfigError, match="train_size must be at least 1"):
         datasets.load("digits", train_size=0)
+    with pytest.raises(ConfigError, match=r"digits.classes = \[3\] keeps one class"):
+        datasets.load("digits", classes=[3])
 
 
 def _image_classes(root, classes):
@@ -317,3 +319,10 @@ def test_images_of_mixed_sizes_are_resized_and_an_empty_text_class_is_named(tmp_
         (corpus / "neg" / f"{i}.txt").write_text("dull and slow")
     with pytest.raises(DataError, match="class 'pos' has no training examples"):
         datasets.load("text_folder", directory=str(corpus))
+
+
+def test_flowers_with_one_class_is_one_sentence(keras_home):
+    _image_classes(keras_home / "datasets" / "flower_photos" / "flower_photos", {"daisy": 5})
+    with pytest.raises(DataError) as err:
+        datasets.load("flowers", image_size=(8, 8), download=False)
+    assert first_line(err.value).startswith("flowers has 1 class ('daisy'): a classifier needs")

@@ -186,6 +186,10 @@ def select_classes(
     classes = [int(c) for c in classes]
     if len(set(classes)) != len(classes) or not classes:
         raise ConfigError(f"{name}.classes must list distinct class indices, got {classes}.")
+    if len(classes) < 2:
+        raise ConfigError(
+            f"{name}.classes = {classes} keeps one class: a classifier needs at least two."
+        )
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
         raise ConfigError(
@@ -241,8 +245,6 @@ def from_arrays(
         raise ConfigError(
             f"dataset {name!r} defines no attributes, so target 'multilabel' is not available."
         )
-    if target in ("sparse", "onehot"):
-        check_classes(name, y_train, num_classes, class_names)
     x_tr, y_tr, x_val, y_val = train_and_validation(
         x_train, y_train, validation_split, train_size, seed
     )

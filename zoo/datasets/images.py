@@ -16,7 +16,7 @@ import numpy as np
 
 from zoo.datasets import register_dataset
 from zoo.datasets.augment import augment_train
-from zoo.datasets.base import Dataset, from_arrays
+from zoo.datasets.base import Dataset, check_classes, from_arrays
 from zoo.errors import DataError
 
 FASHION_CLASSES = [
@@ -320,6 +320,8 @@ def image_folder(
     root = Path(directory)
     train_root = root / "train" if (root / "train").is_dir() else root
     x_train, y_train, classes = _read_folder(train_root, image_size, color_mode)
+    if target in ("sparse", "onehot"):
+        check_classes("image_folder", y_train, len(classes), classes)
     x_test = y_test = None
     if (root / "test").is_dir() and train_root != root:
         x_test, y_test, _ = _read_folder(root / "test", image_size, color_mode, classes)
@@ -417,6 +419,8 @@ def flowers(
     from sklearn.model_selection import train_test_split
 
     x, y, names = _read_folder(find_flowers(data_dir, download), image_size, "rgb")
+    if target in ("sparse", "onehot"):
+        check_classes("flowers", y, len(names), names)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_split, random_state=seed, stratify=y
     )
