@@ -231,6 +231,9 @@ def from_arrays(
 ) -> Dataset:
     """Build a :class:`Dataset` from class-labelled arrays (labels are class indices).
 
+    ``train_size`` is the number of training examples after the validation split
+    (:func:`train_and_validation`).
+
     ``classes`` keeps only those classes, relabelled 0..k-1 in the order given (e.g. to
     pre-train on some classes and transfer to the others).
     """
