@@ -86,7 +86,10 @@ def expand(path: Path) -> tuple[list[Path], list[LeftOut]]:
     """
     if is_search(path):
         trials = _sub_runs(path / "trials") if (path / "trials").is_dir() else []
-        note = f"a tuning folder: the search's own MLflow run has no TensorBoard twin; its {len(trials)} trial(s) are compared"
+        note = (
+            "a tuning folder: the search's own MLflow run has no TensorBoard twin; "
+            f"its {len(trials)} trial(s) are compared"
+        )
         return trials, [LeftOut(path, note)]
     if is_run(path):
         summary = _summary(path)
