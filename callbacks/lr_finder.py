@@ -75,7 +75,8 @@ def suggest(
     ``[i - span, i + span]`` against log10(rate) (``span`` defaults to a twentieth of the
     sweep, so that batch-to-batch noise does not win); its minimum is searched from
     ``skip_start + span`` (no difference reaches back into the first, noisiest
-    ``skip_start`` steps) to the minimum of the smoothed loss (after it, the loss only rises).
+    ``skip_start`` steps) to the minimum of the smoothed loss after those steps (after it, the
+    loss only rises).
     """
     import numpy as np
 
@@ -86,7 +87,8 @@ def suggest(
         return None, None
     lrs, loss = lrs[finite], loss[finite]
     n = len(loss)
-    lowest = int(np.argmin(loss))
+    skip = min(skip_start, n - 1)  # a lucky first batch is no minimum
+    lowest = skip + int(np.argmin(loss[skip:]))
     span = max(1, n // 20) if span is None else max(1, span)
     idx = np.arange(n)
     lo, hi = np.clip(idx - span, 0, n - 1), np.clip(idx + span, 0, n - 1)
