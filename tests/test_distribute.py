@@ -97,7 +97,7 @@ MIRRORED_ATOL = 1e-6
 def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, mlflow_db):
     path = recipe(
         tmp_path,
-        "train.batch_size = 256\ntrain.epochs = 6\ncnn.batch_norm = False\n"
+        "digits.train_size = 256\ntrain.batch_size = 256\ntrain.epochs = 6\ncnn.batch_norm = False\n"
         "cnn.block_dropout = 0.0\ncnn.dense_dropout = 0.0\n",
     )
     one = zoo_train(tmp_path, path, "train.run_name = 'one'")

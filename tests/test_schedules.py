@@ -265,8 +265,8 @@ def test_runner_schedule_plateau_and_resume(tmp_path, mlflow_db):
     assert saved.optimizer._learning_rate.scale == 0.5  # the factor is in the saved model
     result = zoo.train("digits_cnn", [*TINY, "train.run_name = 'sched'"], resume=True)
     assert result.status == "FINISHED"
-    # 8 steps per epoch (ceil(255 / 32)), 24 in all, warm-up 8 steps to 0.002 (the recipe's
-    # rate), cosine to 0.001 at step 24. Logged at each epoch's end: the rate of the next step.
+    # 10 steps per epoch (ceil(300 / 32)), 30 in all, warm-up 10 steps to 0.002 (the recipe's
+    # rate), cosine to 0.001 at step 30. Logged at each epoch's end: the rate of the next step.
     # epoch 0: 0.002; epoch 1: (0.001 + 0.001 * (1 + cos(pi/2)) / 2) * 0.5 = 0.00075;
     # epoch 2 (resumed, factor kept): 0.001 * 0.5
     tb = read_tensorboard(run_dir / "tensorboard")
