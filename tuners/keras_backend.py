@@ -108,6 +108,8 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
             hyperband_iterations=settings.hyperband_iterations,
             **common,
         )
+        # a reloaded oracle restores its saved iteration count: a larger one extends the search
+        tuner.oracle.hyperband_iterations = settings.hyperband_iterations
     else:
         max_trials = settings.max_trials
         if settings.algorithm == "grid":
