@@ -163,6 +163,7 @@ def test_search_lifecycle(recipe, fake_fashion, tmp_path, capsys):
     extended = zoo.tune(recipe, [*binds, *larger(settings)], verbose=0)
     assert extended.tune_dir == first.tune_dir and extended.mlflow_run_id == first.mlflow_run_id
     assert len(extended.records) == 2
+    assert extended.records[0].values != extended.records[1].values  # not the same point again
     assert first.records[0].trial in {r.trial for r in extended.records}
     old = next(r for r in extended.records if r.trial == first.records[0].trial)
     assert old.objective == pytest.approx(first.records[0].objective)
@@ -182,6 +183,7 @@ def test_search_lifecycle(recipe, fake_fashion, tmp_path, capsys):
         f"tune.space = {{{keys[0]!r}: {settings.space[keys[0]]!r}}}\n"
         "tune.conditions = None\ntune.heatmap = None\n"
     )
+    capsys.readouterr()
     assert cli(["tune", str(other), *sum((["--bind", b] for b in binds), [])]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "tune.name" in err and "space" in err

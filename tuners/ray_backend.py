@@ -69,7 +69,7 @@ def _trainable(config: dict, *, ctx, space: Space, max_t: int, checkpoint: bool)
         trial_id,
         f"{ctx.name}-{trial_id}",
         {**values, "ray.trial_id": trial_id},
-        callbacks=[_reporter(checkpoint)],
+        callbacks=[reporter := _reporter(checkpoint, max_t)],
         epochs=max_t,
         initial_epoch=initial_epoch,
     )
@@ -77,6 +77,7 @@ def _trainable(config: dict, *, ctx, space: Space, max_t: int, checkpoint: bool)
     if weights is not None:
         trial.net.load_weights(weights)
     fit_trial(trial)
+    reporter.report_last()
 
 
 def _restored() -> tuple[int, str | None]:
@@ -94,17 +95,26 @@ def _restored() -> tuple[int, str | None]:
     return epoch, str(weights)
 
 
-def _reporter(checkpoint: bool):
-    """A Keras callback that reports each epoch's metrics (and a checkpoint) to Ray."""
+def _reporter(checkpoint: bool, max_t: int):
+    """A Keras callback that reports each epoch's metrics (and a checkpoint) to Ray.
+
+    Ray ends the worker soon after the last report: the ``max_t``-th epoch is reported by
+    ``report_last`` once the run has written its summary and ended its MLflow run.
+    """
     import keras
     from ray import tune
 
     watch = Stopwatch()
 
     class Report(keras.callbacks.Callback):
+        last = None
+
         def on_epoch_end(self, epoch, logs=None):
             metrics = {k: float(v) for k, v in (logs or {}).items()}
             metrics.update(epoch=epoch + 1, trial_time_s=watch.seconds)
+            if epoch + 1 >= max_t:
+                self.last = metrics
+                return
             try:
                 if not checkpoint:
                     tune.report(metrics)
@@ -115,6 +125,10 @@ def _reporter(checkpoint: bool):
                     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
             except SystemExit:  # Ray stops the trial: end the fit, and the run, normally
                 self.model.stop_training = True
+
+        def report_last(self):
+            if self.last is not None:
+                tune.report(self.last)
 
     return Report()
 
@@ -143,7 +157,7 @@ def _searcher(settings: TuneSettings, evaluated: list[tuple[dict, float]] = ()):
         if not evaluated:
             return OptunaSearch(seed=settings.seed)
         return OptunaSearch(
-            seed=settings.seed,
+            seed=settings.seed + len(evaluated),  # the same seed would draw the same points
             points_to_evaluate=[config for config, _ in evaluated],
             evaluated_rewards=[value for _, value in evaluated],
         )
@@ -324,11 +338,20 @@ def _agree(ctx, records: list[TrialRecord], max_t: int) -> None:
         summary_file = ctx.tune_dir / "trials" / record.trial / "summary.json"
         if summary_file.is_file():
             summary = json.loads(summary_file.read_text())
-            if summary.get("status") != status or summary.get("stopped_by_ray") != stopped:
-                if status == "FINISHED":
-                    summary.pop("failure", None)
-                summary.update(status=status, stopped_by_ray=stopped)
-                write_json(summary_file, summary)
+        else:  # the worker ended before the run wrote it: what Ray saw of the trial
+            summary_file.parent.mkdir(parents=True, exist_ok=True)
+            summary = {
+                "run_name": f"{ctx.name}-{record.trial}",
+                "experiment": ctx.experiment,
+                "epochs_completed": record.epochs,
+                "final_metrics": {k: v[-1] for k, v in record.history.items() if v},
+                "note": "written from Ray's results: the worker ended before the run did",
+            }
+        if summary.get("status") != status or summary.get("stopped_by_ray") != stopped:
+            if status == "FINISHED":
+                summary.pop("failure", None)
+            summary.update(status=status, stopped_by_ray=stopped)
+            write_json(summary_file, summary)
         run = runs.get(f"{ctx.name}-{record.trial}")
         if run is None:
             continue
