@@ -49,8 +49,14 @@ def tiny(fake_fashion, settings: TuneSettings) -> list[str]:
         "tune.max_trials = 1",
         "tune.hyperband_iterations = 1",
     ]
-    if settings.backend == "ray":
-        lines += ["tune.num_cpus = 2", "tune.max_concurrent_trials = 2"]
+    if settings.backend == "ray":  # two epochs, a rung after the first: ASHA may stop one
+        lines += [
+            "tune.max_epochs = 2",
+            "tune.grace_period = 1",
+            "tune.factor = 2",
+            "tune.num_cpus = 2",
+            "tune.max_concurrent_trials = 2",
+        ]
     return lines
 
 
