@@ -347,3 +347,22 @@ def test_ray_endings_agree_in_summary_json(tmp_path):
     assert (b["status"], b["stopped_by_ray"], b["epochs_completed"]) == ("FINISHED", None, 3)
     c = json.loads((tmp_path / "trials" / "c" / "summary.json").read_text())
     assert c["status"] == "FAILED"
+
+
+def test_a_user_error_inside_a_trial_stops_the_search_with_one_sentence(tmp_path, capsys):
+    """keras-tuner would retry the trial three times and print each traceback."""
+    path = recipe(
+        tmp_path,
+        """
+tune.space = {'train.learning_rate': ('log', 1e-3, 3e-2)}
+tune.algorithm = 'random'
+tune.max_trials = 3
+digits.validation_split = 5000
+""",
+    )
+    assert cli(["tune", path]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("zoo: error: validation_split 5000 leaves")
+    oracle = json.loads((tmp_path / "runs" / "digits" / "tune-random" / "oracle.json").read_text())
+    assert len(oracle["tried_so_far"]) == 1  # stopped at the first trial, not retried
