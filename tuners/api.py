@@ -176,15 +176,15 @@ def _previous_search(folder: Path, identity: dict[str, Any], overwrite: bool) ->
     if overwrite or not state_file.is_file():
         return {}
     previous = json.loads(state_file.read_text())
-    recorded = previous.get("search")
+    recorded = previous.get("search")  # None: made before searches were fingerprinted
     if recorded is None or fingerprint(recorded) == fingerprint(identity):
         return previous
     differ = [
         k for k in sorted(set(recorded) | set(identity)) if recorded.get(k) != identity.get(k)
     ]
     raise ConfigError(
-        f"{folder} holds another search (its {', '.join(differ)} differ): give this one its "
-        "own folder with --name NAME (tune.name = 'NAME'), or replace that one with --overwrite."
+        f"{folder} holds another search ({' and '.join(differ)} not the same): give this one "
+        "its own folder with --name NAME (tune.name = 'NAME'), or replace that one with --overwrite."
     )
 
 
