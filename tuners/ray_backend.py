@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,11 @@ def _segments(tune_dir: Path) -> list[Path]:
     """The search's Ray experiments in the order they were made."""
     from ray import tune
 
-    found = [p for p in tune_dir.glob("ray*") if p.is_dir() and tune.Tuner.can_restore(str(p))]
+    found = [
+        p
+        for p in tune_dir.glob("ray*")
+        if re.fullmatch(r"ray(-\d+)?", p.name) and tune.Tuner.can_restore(str(p))
+    ]
     return sorted(found, key=lambda p: int(p.name.partition("-")[2] or 1))
 
 
