@@ -115,6 +115,8 @@ def test_dry_run_prints_sizes_and_budget(capsys):
     grid = [
         "--bind",
         "tune.space = {'cnn.filters': ('choice', [[8], [16]]), 'cnn.kernel_size': ('int', 3, 7, 2)}",
+        "--bind",
+        "tune.heatmap = None",  # the recipe's heatmap names a parameter this space lacks
     ]
     assert (
         cli(["tune", "tune_fashion_cnn_hyperband", "--algorithm", "grid", "--dry-run", *grid]) == 0
@@ -295,3 +297,72 @@ tune.max_concurrent_trials = 4
         tags = tensorboard_tags(result.tune_dir / "trials" / r.trial / "tensorboard")
         assert "_hparams_/session_start_info" in tags
     assert "cnn.dense_units = [" in result.best_recipe.read_text()
+
+
+# ---- a search folder belongs to one search; Ray's endings on both trackers -----------------
+
+
+def test_search_identity_ignores_the_budget_only():
+    from tuners.api import fingerprint, search_identity
+
+    base = dict(space={"train.learning_rate": ("log", 1e-4, 1e-2)}, algorithm="bayesian")
+    same = fingerprint(search_identity(TuneSettings(**base), 5))
+    assert fingerprint(search_identity(TuneSettings(**base, max_trials=40), 5)) == same
+    assert fingerprint(search_identity(TuneSettings(**base, seed=1), 9)) == same
+    for other in (
+        dict(base, space={"train.learning_rate": ("log", 1e-4, 1e-1)}),
+        dict(base, algorithm="random"),
+        dict(base, objective="val_loss"),
+        dict(base, direction="min"),
+    ):
+        assert fingerprint(search_identity(TuneSettings(**other), 5)) != same, other
+    ray = dict(base, backend="ray")
+    assert search_identity(TuneSettings(**ray), 5)["search"] == "optuna"
+    assert fingerprint(search_identity(TuneSettings(**ray, scheduler="fifo"), 5)) != (
+        fingerprint(search_identity(TuneSettings(**ray), 5))
+    )
+
+
+def test_ray_endings_agree_in_summary_json(tmp_path):
+    """Ray stops a trial by raising SystemExit in its worker, or ends the worker before the
+    run wrote its summary: the search gives both the status Ray reports."""
+    from types import SimpleNamespace
+
+    from tuners.ray_backend import _agree
+    from tuners.trial import TrialRecord
+
+    ctx = SimpleNamespace(tune_dir=tmp_path, name="ray-optuna", experiment="e", parent_run_id=None)
+    stopped = tmp_path / "trials" / "a" / "summary.json"
+    stopped.parent.mkdir(parents=True)
+    stopped.write_text(json.dumps({"status": "FAILED", "failure": "SystemExit: 0", "x": 1}))
+
+    def record(trial, epochs, status="COMPLETED"):
+        history = {"val_accuracy": [0.5] * epochs}
+        return TrialRecord(trial, {}, 0.5, epochs, epochs, 1.0, status=status, history=history)
+
+    _agree(ctx, [record("a", 1), record("b", 3), record("c", 2, "ERROR")], max_t=3)
+    a = json.loads(stopped.read_text())
+    assert a == {"status": "FINISHED", "x": 1, "stopped_by_ray": "by Ray after epoch 1"}
+    b = json.loads((tmp_path / "trials" / "b" / "summary.json").read_text())
+    assert (b["status"], b["stopped_by_ray"], b["epochs_completed"]) == ("FINISHED", None, 3)
+    c = json.loads((tmp_path / "trials" / "c" / "summary.json").read_text())
+    assert c["status"] == "FAILED"
+
+
+def test_a_user_error_inside_a_trial_stops_the_search_with_one_sentence(tmp_path, capsys):
+    """keras-tuner would retry the trial three times and print each traceback."""
+    path = recipe(
+        tmp_path,
+        """
+tune.space = {'train.learning_rate': ('log', 1e-3, 3e-2)}
+tune.algorithm = 'random'
+tune.max_trials = 3
+digits.validation_split = 5000
+""",
+    )
+    assert cli(["tune", path]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("zoo: error: validation_split 5000 leaves")
+    oracle = json.loads((tmp_path / "runs" / "digits" / "tune-random" / "oracle.json").read_text())
+    assert len(oracle["tried_so_far"]) == 1  # stopped at the first trial, not retried

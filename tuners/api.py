@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuners.space import TuneSettings, dry_run_report
+from tuners.space import TuneSettings, check_space, dry_run_report
 from tuners.trial import TrialRecord, train_settings
 from zoo.errors import ConfigError
 
@@ -88,14 +88,20 @@ def tune(
             "start a Ray Train job inside every Ray Tune trial, which zoo does not do): tune "
             "with train.distribution = 'none', then train the best recipe distributed."
         )
+    check_space(settings.parsed_space(), settings.heatmap)
+    _restore_gin(recipe, bindings)  # the probed values out, the recipe's back
     report = dry_run_report(settings, int(train.epochs))
-    if dry_run:
-        return report
-    _say(report)
     name = settings.name or (
         settings.algorithm if settings.backend == "keras-tuner" else f"ray-{settings.search}"
     )
-    tune_dir, previous = _tuning_folder(train, name, settings.overwrite)
+    identity = search_identity(settings, int(train.epochs))
+    folder = (Path(train.runs_dir) / train.experiment / f"tune-{name}").resolve()
+    previous = _previous_search(folder, identity, settings.overwrite)
+    if dry_run:
+        where = "resumes the search there" if previous else "a new search"
+        return f"{report}\nfolder: {folder} ({where})"
+    _say(report)
+    tune_dir = _tuning_folder(folder, previous, settings.overwrite)
     recipe_text = inline_includes(path.read_text(), str(path.parent)) if path is not None else ""
     from zoo.training.stops import StopGuard
 
@@ -103,7 +109,7 @@ def tune(
     # trials that finished are not trained again
     guard = StopGuard()
     with guard, _parent_run(train, name, tune_dir, previous, settings, mlflow) as parent:
-        state = _write_state(tune_dir, path, bindings, settings, parent)
+        state = _write_state(tune_dir, path, bindings, settings, identity, parent)
         if parent is not None and not previous:
             _log_settings(parent, settings, path)
         ctx = TuneContext(
@@ -130,11 +136,60 @@ def _description(settings: TuneSettings) -> str:
     return f"Ray Tune ({settings.search} search, {settings.scheduler} scheduler)"
 
 
-def _tuning_folder(train, name: str, overwrite: bool) -> tuple[Path, dict]:
-    """``runs/<experiment>/tune-<name>/`` and the state of the search it holds, if any."""
-    tune_dir = (Path(train.runs_dir) / train.experiment / f"tune-{name}").resolve()
-    state_file = tune_dir / "tune.json"
-    previous = json.loads(state_file.read_text()) if state_file.is_file() and not overwrite else {}
+def search_identity(settings: TuneSettings, train_epochs: int) -> dict[str, Any]:
+    """What makes two searches the same search: the space, the algorithm (and what fixes its
+    schedule of epochs) and the objective. Budgets (trials, Hyperband iterations) are not in
+    it: a larger budget extends a search."""
+    identity: dict[str, Any] = {
+        "backend": settings.backend,
+        "space": settings.space,
+        "conditions": settings.conditions or {},
+        "objective": settings.objective,
+        "direction": settings.direction,
+    }
+    max_epochs = settings.max_epochs or train_epochs
+    if settings.backend == "keras-tuner":
+        identity["algorithm"] = settings.algorithm
+        if settings.algorithm == "hyperband":
+            identity.update(max_epochs=max_epochs, factor=settings.factor)
+    else:
+        identity.update(search=settings.search, scheduler=settings.scheduler)
+        if settings.scheduler != "fifo":
+            identity.update(max_epochs=max_epochs, factor=settings.factor)
+        if settings.scheduler == "asha":
+            identity["grace_period"] = settings.grace_period
+    return json.loads(json.dumps(identity, default=repr))  # tuples as lists, as tune.json
+
+
+def fingerprint(identity: dict[str, Any]) -> str:
+    """A short hash of :func:`search_identity`, recorded in ``tune.json``."""
+    import hashlib
+
+    text = json.dumps(identity, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _previous_search(folder: Path, identity: dict[str, Any], overwrite: bool) -> dict:
+    """The state of the search ``folder`` holds (empty if none); one sentence if it holds
+    another search, so that a different recipe or space never writes into it."""
+    state_file = folder / "tune.json"
+    if overwrite or not state_file.is_file():
+        return {}
+    previous = json.loads(state_file.read_text())
+    recorded = previous.get("search")  # None: made before searches were fingerprinted
+    if recorded is None or fingerprint(recorded) == fingerprint(identity):
+        return previous
+    differ = [
+        k for k in sorted(set(recorded) | set(identity)) if recorded.get(k) != identity.get(k)
+    ]
+    raise ConfigError(
+        f"{folder} holds another search ({' and '.join(differ)} not the same): give this one "
+        "its own folder with --name NAME (tune.name = 'NAME'), or replace that one with --overwrite."
+    )
+
+
+def _tuning_folder(tune_dir: Path, previous: dict, overwrite: bool) -> Path:
+    """``runs/<experiment>/tune-<name>/``: emptied with ``overwrite``, else resumed."""
     if overwrite and tune_dir.exists():
         import shutil
 
@@ -142,7 +197,7 @@ def _tuning_folder(train, name: str, overwrite: bool) -> tuple[Path, dict]:
     if previous:
         _say(f"resuming the tuning run in {tune_dir}")
     tune_dir.mkdir(parents=True, exist_ok=True)
-    return tune_dir, previous
+    return tune_dir
 
 
 def _parent_run(train, name: str, tune_dir: Path, previous: dict, settings, mlflow: bool):
@@ -165,15 +220,19 @@ def _parent_run(train, name: str, tune_dir: Path, previous: dict, settings, mlfl
     )
 
 
-def _write_state(tune_dir: Path, path, bindings, settings: TuneSettings, parent) -> dict:
-
+def _write_state(tune_dir: Path, path, bindings, settings: TuneSettings, identity, parent) -> dict:
+    """``tune.json``: the recipe, what identifies the search, and its MLflow parent run."""
+    ray = settings.backend == "ray"
     state = {
         "recipe": str(path) if path else None,
         "bindings": bindings,
         "backend": settings.backend,
-        "algorithm": settings.algorithm,
+        "algorithm": settings.search if ray else settings.algorithm,
+        "scheduler": settings.scheduler if ray else None,
         "objective": settings.objective,
         "direction": settings.direction,
+        "fingerprint": fingerprint(identity),
+        "search": identity,
         "mlflow_run_id": parent.run_id if parent else None,
         "tracking_uri": parent.uri if parent is not None else None,
     }
@@ -241,9 +300,6 @@ def _report(ctx, settings, records, path, recipe_text, bindings, description, pa
     ]
     pair = list(settings.heatmap or space.names[:2])
     if len(pair) == 2:
-        for n in pair:
-            if n not in space.names:
-                raise ConfigError(f"tune.heatmap names {n!r}, which is not in tune.space.")
         plots.append(
             results.heatmap(
                 records,

@@ -14,6 +14,7 @@ from typing import Any
 from tuners import trial as trial_lib
 from tuners.space import Space, TuneSettings, encode
 from tuners.trial import Stopwatch, TrialRecord, parse_trial, save_record, trial_options
+from zoo.errors import ZooError
 
 
 def declare(hp, space: Space) -> None:
@@ -57,6 +58,7 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
     import keras_tuner as kt
 
     space = settings.parsed_space()
+    user_error = _user_error_class()
 
     class HyperModel(kt.HyperModel):
         trial = None
@@ -89,7 +91,10 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
 
     def run_trial(self, trial, *args, **kwargs):
         self.hypermodel.trial = trial
-        return base.run_trial(self, trial, *args, **kwargs)
+        try:
+            return base.run_trial(self, trial, *args, **kwargs)
+        except ZooError as exc:  # a user's error: stop the search with its sentence
+            raise user_error(exc) from None
 
     tuner_cls = type(f"Zoo{base.__name__}", (base,), {"run_trial": run_trial})
     common = dict(
@@ -108,14 +113,33 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
             hyperband_iterations=settings.hyperband_iterations,
             **common,
         )
+        # a reloaded oracle restores its saved iteration count: a larger one extends the search
+        tuner.oracle.hyperband_iterations = settings.hyperband_iterations
     else:
         max_trials = settings.max_trials
         if settings.algorithm == "grid":
             max_trials = min(max_trials, space.grid_size() or max_trials)
         tuner = tuner_cls(max_trials=max_trials, **common)
     tuner.hypermodel.discovering = False
-    tuner.search(verbose=verbose)
+    try:
+        tuner.search(verbose=verbose)
+    except user_error as exc:
+        raise exc.error from None
     return _records(ctx, tuner)
+
+
+def _user_error_class():
+    import keras_tuner as kt
+
+    class UserError(kt.errors.FatalError):
+        """keras-tuner retries a failing trial and prints its traceback; a fatal error stops
+        the search at once, and ``search`` raises the sentence it carries."""
+
+        def __init__(self, error: ZooError):
+            super().__init__(str(error))
+            self.error = error
+
+    return UserError
 
 
 def _fit_trial(current, trial, model, kwargs, train_epochs):

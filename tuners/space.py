@@ -193,6 +193,31 @@ def _gin_literal(value: Any) -> str:
     return repr(value)
 
 
+def check_space(space: Space, heatmap: Sequence[str] | None = None) -> None:
+    """Bind every value the search may choose on top of gin's current configuration, so that
+    an unknown configurable or parameter, or a value of the wrong type, is one sentence
+    before any trial (and at ``--dry-run``) instead of a traceback once trials start.
+
+    Gin keeps the probed values: the caller parses the recipe again afterwards.
+    """
+    from zoo.config import parse
+
+    for p in space:
+        probes = list(p.values) if p.kind == "choice" else [p.low, p.high]
+        if p.kind in ("float", "log"):
+            probes = [float(v) for v in probes]
+        for value in probes:
+            line = bindings_for({p.name: value})[0]
+            try:
+                parse(None, [line], clear=False)
+            except ConfigError as exc:
+                reason = str(exc).removeprefix(f"binding {line!r}: ")
+                raise ConfigError(f"tune.space[{p.name!r}]: {reason}") from None
+    for name in heatmap or ():
+        if name not in space.names:
+            raise ConfigError(f"tune.heatmap names {name!r}, which is not in tune.space.")
+
+
 def parse_space(
     space: Mapping[str, Sequence] | None, conditions: Mapping[str, Sequence] | None = None
 ) -> Space:
