@@ -21,7 +21,8 @@ import zoo
 from tests.procs import TINY_DIGITS, start_zoo
 from zoo.logs import read_tensorboard
 
-TINY = TINY_DIGITS + "train.epochs = 2\n"
+# float32 whatever the CPU: bf16 rounds differently with each replica's share of a batch
+TINY = TINY_DIGITS + "train.epochs = 2\ntrain.precision = 'float32'\n"
 DEADLINE_S = 540
 
 
@@ -53,6 +54,40 @@ def load_weights(run_dir: Path) -> list[np.ndarray]:
 
     model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
     return [np.asarray(w) for w in model.weights]
+
+
+def assert_scored_once(run_dir: Path, recipe_path: str) -> None:
+    """The run's logged test metrics and last validation metrics equal one process's
+    evaluation of its checkpoint on the same splits: each example scored once, by the
+    model that was saved."""
+    import keras
+
+    from zoo import datasets
+    from zoo.config import parse
+    from zoo.training.rundir import read_history
+
+    parse(recipe_path)
+    data = datasets.load("digits", batch_size=32, target="sparse", seed=42)
+    model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
+    test = model.evaluate(data.test, return_dict=True, verbose=0)
+    validation = model.evaluate(data.validation, return_dict=True, verbose=0)
+    logged = json.loads((run_dir / "summary.json").read_text())["test_metrics"]
+    history = read_history(run_dir / "history.csv")
+    assert logged["test_accuracy"] == pytest.approx(
+        test["accuracy"], rel=0, abs=1e-6
+    )  # float32: the same count
+    assert logged["test_loss"] == pytest.approx(test["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == pytest.approx(
+        validation["accuracy"], rel=0, abs=1e-6
+    )  # float32: the same count
+    assert history["val_loss"][-1] == pytest.approx(validation["loss"], rel=1e-6)
+    per_class = (run_dir / "evaluation" / "per_class.csv").read_text().splitlines()
+    recall = [float(row.split(",")[2]) for row in per_class[1:-1]]
+    support = [int(row.split(",")[4]) for row in per_class[1:-1]]
+    hits = sum(round(r * n) for r, n in zip(recall, support, strict=True))
+    assert hits / sum(support) == pytest.approx(
+        test["accuracy"], abs=1e-6
+    )  # float32: the same count
 
 
 def statuses(client: MlflowClient, experiment: str) -> list[str]:
@@ -124,6 +159,22 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, mlflow_db):
     assert params["zoo.per_replica_batch_size"] == "128.0"
 
 
+def test_mirrored_with_batch_norm_scores_each_example_once(tmp_path):
+    """Each replica updates its own copy of the moving batch-norm statistics; they are
+    averaged before validation and the checkpoint, so every split is scored by one model."""
+    path = recipe(tmp_path)
+    proc = zoo_train(
+        tmp_path,
+        path,
+        "train.distribution = 'mirrored'",
+        "train.devices = 2",
+        "train.run_name = 'm'",
+    )
+    out = finish(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert_scored_once(tmp_path / "runs" / "digits" / "m", path)
+
+
 # ---- multi_worker: two local processes, TF_CONFIG on loopback ports ---------------------------
 
 
@@ -168,6 +219,8 @@ def test_multi_worker_two_processes_one_run_logged_by_the_chief(tmp_path, mlflow
     run_id = json.loads((run_dir / "summary.json").read_text())["mlflow"]["run_id"]
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1]
     assert client.get_run(run_id).data.params["zoo.workers"] == "2"
+    assert outs[0].count("macro mean") == 1 and "macro mean" not in outs[1]  # the chief's table
+    assert_scored_once(run_dir, path)
 
 
 # ---- ray: Ray Train workers on a local Ray ----------------------------------------------------
@@ -190,6 +243,8 @@ def test_ray_two_workers_log_one_mlflow_run(tmp_path, mlflow_db):
     run = client.get_run(summary["mlflow"]["run_id"])
     assert run.data.params["zoo.distribution"] == "ray" and run.data.params["zoo.workers"] == "2"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
+    assert out.count("macro mean") == 1
+    assert_scored_once(run_dir, recipe(tmp_path, RAY))
 
 
 def descendants(pid: int) -> list[int]:

@@ -253,6 +253,69 @@ def scope(dist: Distribution | None):
     return dist.strategy.scope()
 
 
+# ---- batch-norm statistics: one model, whichever replica holds it ------------------------
+
+
+def moving_statistics(net) -> list:
+    """The moving mean and variance of the batch-norm layers that train in ``net`` and
+    normalize each replica's batch on its own (``synchronized=False``, the default)."""
+    import keras
+
+    found = []
+    for layer in net._flatten_layers(include_self=False, recursive=True):
+        if (
+            isinstance(layer, keras.layers.BatchNormalization)
+            and layer.trainable
+            and not getattr(layer, "synchronized", False)
+            and layer.moving_mean is not None
+        ):
+            found += [layer.moving_mean, layer.moving_variance]
+    return found
+
+
+def callbacks(dist: Distribution | None) -> list:
+    """Under a strategy, the callback that averages the moving batch-norm statistics over
+    the replicas before each validation and at each epoch's end (so before the checkpoint).
+
+    Keras keeps one copy of a batch-norm layer's moving statistics per replica (a
+    ``MirroredVariable`` without aggregation) and each replica updates its copy from its own
+    share of the batch, so the copies drift apart: the checkpoint held the chief's copy while
+    validation and test examples were scored with the copy of whichever replica they landed
+    on. Averaging them is what timm's ``distribute_bn(reduce=True)`` does between epochs."""
+    if dist is None or dist.strategy is None:
+        return []
+    import keras
+
+    strategy = dist.strategy
+
+    class AverageBatchNormStatistics(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self.average()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.average()
+
+        def average(self):
+            variables = moving_statistics(self.model)
+            if variables:
+                _average_over_replicas(strategy, variables)
+
+    return [AverageBatchNormStatistics()]
+
+
+def _average_over_replicas(strategy, variables: list) -> None:
+    """Give every replica (on every worker) the mean of the replicas' copies."""
+    import tensorflow as tf
+
+    @tf.function
+    def local_copies():
+        return strategy.run(lambda: [tf.identity(v.value) for v in variables])
+
+    means = strategy.reduce("MEAN", local_copies(), axis=None)
+    for variable, mean in zip(variables, means, strict=True):
+        variable.assign(mean)
+
+
 # ---- data, learning rate, params ----------------------------------------------------------
 
 
