@@ -218,6 +218,52 @@ def test_multi_worker_two_processes_one_run_logged_by_the_chief(tmp_path, mlflow
     assert_scored_once(run_dir, path)
 
 
+def lone_worker(tmp_path, *bind, **popen):
+    """Worker 0 of a two-worker cluster whose other worker never starts."""
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}
+    proc = zoo_train(
+        tmp_path,
+        recipe(tmp_path),
+        "train.distribution = 'multi_worker'",
+        "train.run_name = 'lone'",
+        *bind,
+        env={"TF_CONFIG": json.dumps(tf_config)},
+        **popen,
+    )
+    return proc, workers[1]
+
+
+def test_worker_whose_peer_never_starts_says_so_and_exits_2(tmp_path):
+    proc, peer = lone_worker(tmp_path, "distribute.peer_timeout = 3")
+    out = finish(proc, 180)
+    assert proc.returncode == 2, out[-3000:]
+    assert out.strip().splitlines()[-1] == (
+        f"zoo: error: worker 0 waited distribute.peer_timeout = 3 s for its peers, and {peer} "
+        "never answered: start every task TF_CONFIG lists (or raise distribute.peer_timeout)."
+    )
+    assert not (tmp_path / "runs" / "digits" / "lone").exists()  # no empty run folder
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_a_worker_waiting_for_its_peers(tmp_path, signum):
+    proc, peer = lone_worker(tmp_path)  # the default timeout: minutes
+    lines = []
+    end = time.monotonic() + DEADLINE_S
+    try:
+        while not lines or f"waiting for {peer}" not in lines[-1]:
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < end, "".join(lines)[-3000:]
+            lines.append(line)
+        proc.send_signal(signum)
+        out = finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, "".join(lines) + out
+    assert not (tmp_path / "runs" / "digits" / "lone").exists()
+
+
 # ---- ray: Ray Train workers on a local Ray ----------------------------------------------------
 
 RAY = "train.distribution = 'ray'\ndistribute.workers = 2\ndistribute.num_cpus = 2\n"
