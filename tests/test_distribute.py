@@ -284,7 +284,10 @@ def test_ray_two_workers_log_one_mlflow_run(tmp_path, mlflow_db):
     run = client.get_run(summary["mlflow"]["run_id"])
     assert run.data.params["zoo.distribution"] == "ray" and run.data.params["zoo.workers"] == "2"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
-    assert out.count("macro mean") == 1
+    assert out.count("macro mean") == 1 and out.count("Epoch 2/2") == 1  # the chief's, once
+    for ray_process in ("RayTrainWorker", "TrainController", "PlacementGroupCleaner"):
+        assert ray_process not in out
+    assert out.strip().splitlines()[-1].startswith("MLflow:")  # the run's summary comes last
     assert_scored_once(run_dir, recipe(tmp_path, RAY))
 
 
