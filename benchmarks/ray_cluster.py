@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -130,7 +131,7 @@ def zoo(*args: str, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
     )
 
 
-def actors_by_node(address: str) -> dict[str, set[str]]:
+def actors_by_node(address: str, env: dict) -> dict[str, set[str]]:
     """Ray's actor table: class name -> the node ids its actors ran on."""
     out = (
         subprocess.run(
@@ -175,6 +176,13 @@ def mlflow_runs(uri: str) -> list[dict]:
     return runs
 
 
+def run(command: list[str], env: dict) -> None:
+    """A command that must succeed; its output is the error when it does not."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+
+
 def main() -> dict:
     root = Path(tempfile.mkdtemp(prefix="zoo-ray-cluster-"))
     work = root / "work"
@@ -185,11 +193,16 @@ def main() -> dict:
     head_port, mlflow_port = free_port(), free_port()
     address = f"127.0.0.1:{head_port}"
     uri = f"http://127.0.0.1:{mlflow_port}"
+    token = root / "auth_token"  # Ray's token authentication, with a token of this cluster's
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": uri,
         "PYTHONUNBUFFERED": "1",
         "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
     }
     times: dict[str, float] = {}
     report: dict = {"cpu": "AMD EPYC, avx512_bf16", "times_s": times}
@@ -216,22 +229,13 @@ def main() -> dict:
         ray = str(BIN / "ray")
         common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
         t = time.monotonic()
-        subprocess.run(
+        run(
             [ray, "start", "--head", "--port", str(head_port), "--include-dashboard", "false"]
             + common
             + ["--temp-dir", str(root / "head")],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
+            env,
         )
-        subprocess.run(
-            [ray, "start", "--address", address, *common, "--temp-dir", str(root / "node2")],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+        run([ray, "start", "--address", address, *common, "--temp-dir", str(root / "node2")], env)
         times["cluster_start"] = round(time.monotonic() - t, 1)
         wait_for(lambda: healthy(f"{uri}/health"), "mlflow server /health", 300)
         times["mlflow_ready"] = round(time.monotonic() - started, 1)
@@ -254,7 +258,7 @@ def main() -> dict:
         report["train_exit"] = train.wait(timeout=900)
         times["zoo_train_ray_2_workers"] = round(time.monotonic() - t, 1)
         report["train_console_tail"] = (root / "train.log").read_text().splitlines()[-4:]
-        table = actors_by_node(address)
+        table = actors_by_node(address, env)
         report["nodes"] = {name: len(nodes) for name, nodes in table.items()}
 
         t = time.monotonic()
