@@ -234,6 +234,8 @@ def _multi_worker(config: dict[str, Any], timeout: float):
 
 
 def _await_peers(config: dict[str, Any], timeout: float) -> None:
+    """Listen on this task's port and wait until every other task's port answers (each
+    closes its listener once it has seen all the others, and TensorFlow binds the port)."""
     import socket
     import time
 
