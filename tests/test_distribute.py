@@ -346,3 +346,17 @@ def test_ray_worker_killed_mid_run_ends_failed_and_says_so(tmp_path, mlflow_db):
     assert summary["status"] == "FAILED" and "max_failures = 0" in summary["failure"]
     client = MlflowClient(tracking_uri=mlflow_db)
     assert statuses(client, "k") == ["FAILED"]  # nothing left RUNNING
+
+
+def test_a_failed_ray_run_names_the_workers_own_error():
+    pytest.importorskip("ray")
+    from ray.train.v2.api.exceptions import WorkerGroupError
+
+    from zoo.training.ray_train import _first_line
+
+    traceback = "Traceback (most recent call last):\n  ...\nzoo.errors.ConfigError: bad value."
+    error = WorkerGroupError(
+        "[Rank 0] ...", {1: RuntimeError("actor died\ndetails"), 0: RuntimeError(traceback)}
+    )
+    assert _first_line(error) == "worker 0: zoo.errors.ConfigError: bad value."
+    assert _first_line(RuntimeError("boom\nmore")) == "RuntimeError: boom"

@@ -261,11 +261,22 @@ def _fail_mlflow_run(settings: TrainSettings, run_dir: RunDir, reason: str) -> s
 
 
 def _first_line(error: BaseException) -> str:
-    """The worker's own error when Ray's names it (``...Error: what``), else Ray's first line."""
+    """What went wrong, in one line: the first failed worker's own error when Ray Train
+    says which (``WorkerGroupError.worker_failures``), else the error's first line."""
+    failures = getattr(error, "worker_failures", None)
+    if failures:
+        rank, cause = min(failures.items(), key=lambda item: item[0])
+        return f"worker {rank}: {_named_error(cause)}"[:300]
+    return _named_error(error)[:300]
+
+
+def _named_error(error: BaseException) -> str:
+    """The last ``SomeError: what`` line of an error's text (a worker's traceback ends on
+    it), else its type and first line."""
     import re
 
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     named = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b.*: ", line)]
     if named:
-        return named[-1][:300]
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+        return named[-1]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
