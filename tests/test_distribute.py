@@ -264,6 +264,44 @@ def test_signal_stops_a_worker_waiting_for_its_peers(tmp_path, signum):
     assert not (tmp_path / "runs" / "digits" / "lone").exists()
 
 
+def test_sigterm_stops_a_training_worker_and_its_peer_ends_too(tmp_path):
+    """TensorFlow's coordination service takes SIGTERM over; the run takes it back: the
+    chief stops at the next batch (KILLED, resumable) and the other worker, whose peer is
+    gone, ends with an error instead of waiting for ever."""
+    path = recipe(tmp_path, "train.epochs = 500\n")
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(
+            zoo_train(
+                tmp_path,
+                path,
+                "train.distribution = 'multi_worker'",
+                "train.run_name = 'term'",
+                env={"TF_CONFIG": json.dumps(tf_config)},
+            )
+        )
+    history = tmp_path / "runs" / "digits" / "term" / "history.csv"
+    end = time.monotonic() + DEADLINE_S
+    try:
+        while not (history.is_file() and len(history.read_text().splitlines()) > 1):
+            assert all(p.poll() is None for p in procs), "a worker ended before epoch 1"
+            assert time.monotonic() < end, "no epoch finished before the deadline"
+            time.sleep(0.5)
+        procs[0].send_signal(signal.SIGTERM)
+        outs = [finish(p, 180) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert procs[0].returncode == 128 + signal.SIGTERM, outs[0][-3000:]
+    assert procs[1].returncode not in (0, None), outs[1][-3000:]
+    summary = json.loads((history.parent / "summary.json").read_text())
+    assert summary["status"] == "KILLED" and summary["failure"] == "stopped by SIGTERM"
+    assert "--resume" in outs[0]
+
+
 # ---- ray: Ray Train workers on a local Ray ----------------------------------------------------
 
 RAY = "train.distribution = 'ray'\ndistribute.workers = 2\ndistribute.num_cpus = 2\n"

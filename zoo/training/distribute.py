@@ -230,7 +230,20 @@ def _multi_worker(config: dict[str, Any], timeout: float):
     import tensorflow as tf
 
     _await_peers(config, timeout)
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _take_back_sigterm()
+    return strategy
+
+
+def _take_back_sigterm() -> None:
+    """TensorFlow's coordination service installs its own C-level SIGTERM handler (its
+    preemption notifier), under Python's: SIGTERM then reached neither the run's stop
+    handler nor the default action, and the worker trained on. Install Python's again."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
 
 
 def _await_peers(config: dict[str, Any], timeout: float) -> None:
