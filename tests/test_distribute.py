@@ -21,8 +21,10 @@ import zoo
 from tests.procs import TINY_DIGITS, start_zoo
 from zoo.logs import read_tensorboard
 
-TINY = TINY_DIGITS + "train.epochs = 2\n"
+# float32 whatever the CPU: bf16 rounds differently with each replica's share of a batch
+TINY = TINY_DIGITS + "train.epochs = 2\ntrain.precision = 'float32'\n"
 DEADLINE_S = 540
+SAME_COUNT = 1e-6  # accuracies in float32: equal counts of examples agree to 1e-7
 
 
 def recipe(tmp_path: Path, extra: str = "") -> str:
@@ -53,6 +55,34 @@ def load_weights(run_dir: Path) -> list[np.ndarray]:
 
     model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
     return [np.asarray(w) for w in model.weights]
+
+
+def assert_scored_once(run_dir: Path, recipe_path: str) -> None:
+    """The run's logged test metrics and last validation metrics equal one process's
+    evaluation of its checkpoint on the same splits: each example scored once, by the
+    model that was saved."""
+    import keras
+
+    from zoo import datasets
+    from zoo.config import parse
+    from zoo.training.rundir import read_history
+
+    parse(recipe_path)
+    data = datasets.load("digits", batch_size=32, target="sparse", seed=42)
+    model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
+    test = model.evaluate(data.test, return_dict=True, verbose=0)
+    validation = model.evaluate(data.validation, return_dict=True, verbose=0)
+    logged = json.loads((run_dir / "summary.json").read_text())["test_metrics"]
+    history = read_history(run_dir / "history.csv")
+    assert logged["test_accuracy"] == pytest.approx(test["accuracy"], abs=SAME_COUNT)
+    assert logged["test_loss"] == pytest.approx(test["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == pytest.approx(validation["accuracy"], abs=SAME_COUNT)
+    assert history["val_loss"][-1] == pytest.approx(validation["loss"], rel=1e-6)
+    per_class = (run_dir / "evaluation" / "per_class.csv").read_text().splitlines()
+    recall = [float(row.split(",")[2]) for row in per_class[1:-1]]
+    support = [int(row.split(",")[4]) for row in per_class[1:-1]]
+    hits = sum(round(r * n) for r, n in zip(recall, support, strict=True))
+    assert hits / sum(support) == pytest.approx(test["accuracy"], abs=SAME_COUNT)
 
 
 def statuses(client: MlflowClient, experiment: str) -> list[str]:
@@ -124,6 +154,22 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, mlflow_db):
     assert params["zoo.per_replica_batch_size"] == "128.0"
 
 
+def test_mirrored_with_batch_norm_scores_each_example_once(tmp_path):
+    """Each replica updates its own copy of the moving batch-norm statistics; they are
+    averaged before validation and the checkpoint, so every split is scored by one model."""
+    path = recipe(tmp_path)
+    proc = zoo_train(
+        tmp_path,
+        path,
+        "train.distribution = 'mirrored'",
+        "train.devices = 2",
+        "train.run_name = 'm'",
+    )
+    out = finish(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert_scored_once(tmp_path / "runs" / "digits" / "m", path)
+
+
 # ---- multi_worker: two local processes, TF_CONFIG on loopback ports ---------------------------
 
 
@@ -168,6 +214,92 @@ def test_multi_worker_two_processes_one_run_logged_by_the_chief(tmp_path, mlflow
     run_id = json.loads((run_dir / "summary.json").read_text())["mlflow"]["run_id"]
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1]
     assert client.get_run(run_id).data.params["zoo.workers"] == "2"
+    assert outs[0].count("macro mean") == 1 and "macro mean" not in outs[1]  # the chief's table
+    assert_scored_once(run_dir, path)
+
+
+def lone_worker(tmp_path, *bind, **popen):
+    """Worker 0 of a two-worker cluster whose other worker never starts."""
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}
+    proc = zoo_train(
+        tmp_path,
+        recipe(tmp_path),
+        "train.distribution = 'multi_worker'",
+        "train.run_name = 'lone'",
+        *bind,
+        env={"TF_CONFIG": json.dumps(tf_config)},
+        **popen,
+    )
+    return proc, workers[1]
+
+
+def test_worker_whose_peer_never_starts_says_so_and_exits_2(tmp_path):
+    proc, peer = lone_worker(tmp_path, "distribute.peer_timeout = 3")
+    out = finish(proc, 180)
+    assert proc.returncode == 2, out[-3000:]
+    assert out.strip().splitlines()[-1] == (
+        f"zoo: error: worker 0 waited distribute.peer_timeout = 3 s for its peers, and {peer} "
+        "never answered: start every task TF_CONFIG lists (or raise distribute.peer_timeout)."
+    )
+    assert not (tmp_path / "runs" / "digits" / "lone").exists()  # no empty run folder
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_a_worker_waiting_for_its_peers(tmp_path, signum):
+    proc, peer = lone_worker(tmp_path)  # the default timeout: minutes
+    lines = []
+    end = time.monotonic() + DEADLINE_S
+    try:
+        while not lines or f"waiting for {peer}" not in lines[-1]:
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < end, "".join(lines)[-3000:]
+            lines.append(line)
+        proc.send_signal(signum)
+        out = finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, "".join(lines) + out
+    assert not (tmp_path / "runs" / "digits" / "lone").exists()
+
+
+def test_sigterm_stops_a_training_worker_and_its_peer_ends_too(tmp_path):
+    """TensorFlow's coordination service takes SIGTERM over; the run takes it back: the
+    chief stops at the next batch (KILLED, resumable) and the other worker, whose peer is
+    gone, ends with an error instead of waiting for ever."""
+    path = recipe(tmp_path, "train.epochs = 500\n")
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(
+            zoo_train(
+                tmp_path,
+                path,
+                "train.distribution = 'multi_worker'",
+                "train.run_name = 'term'",
+                env={"TF_CONFIG": json.dumps(tf_config)},
+            )
+        )
+    history = tmp_path / "runs" / "digits" / "term" / "history.csv"
+    end = time.monotonic() + DEADLINE_S
+    try:
+        while not (history.is_file() and len(history.read_text().splitlines()) > 1):
+            assert all(p.poll() is None for p in procs), "a worker ended before epoch 1"
+            assert time.monotonic() < end, "no epoch finished before the deadline"
+            time.sleep(0.5)
+        procs[0].send_signal(signal.SIGTERM)
+        outs = [finish(p, 180) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert procs[0].returncode == 128 + signal.SIGTERM, outs[0][-3000:]
+    assert procs[1].returncode not in (0, None), outs[1][-3000:]
+    summary = json.loads((history.parent / "summary.json").read_text())
+    assert summary["status"] == "KILLED" and summary["failure"] == "stopped by SIGTERM"
+    assert "--resume" in outs[0]
 
 
 # ---- ray: Ray Train workers on a local Ray ----------------------------------------------------
@@ -190,6 +322,11 @@ def test_ray_two_workers_log_one_mlflow_run(tmp_path, mlflow_db):
     run = client.get_run(summary["mlflow"]["run_id"])
     assert run.data.params["zoo.distribution"] == "ray" and run.data.params["zoo.workers"] == "2"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
+    assert out.count("macro mean") == 1 and out.count("Epoch 2/2") == 1  # the chief's, once
+    for ray_process in ("RayTrainWorker", "TrainController", "PlacementGroupCleaner"):
+        assert ray_process not in out
+    assert out.strip().splitlines()[-1].startswith("MLflow:")  # the run's summary comes last
+    assert_scored_once(run_dir, recipe(tmp_path, RAY))
 
 
 def descendants(pid: int) -> list[int]:
@@ -247,3 +384,17 @@ def test_ray_worker_killed_mid_run_ends_failed_and_says_so(tmp_path, mlflow_db):
     assert summary["status"] == "FAILED" and "max_failures = 0" in summary["failure"]
     client = MlflowClient(tracking_uri=mlflow_db)
     assert statuses(client, "k") == ["FAILED"]  # nothing left RUNNING
+
+
+def test_a_failed_ray_run_names_the_workers_own_error():
+    pytest.importorskip("ray")
+    from ray.train.v2.api.exceptions import WorkerGroupError
+
+    from zoo.training.ray_train import _first_line
+
+    traceback = "Traceback (most recent call last):\n  ...\nzoo.errors.ConfigError: bad value."
+    error = WorkerGroupError(
+        "[Rank 0] ...", {1: RuntimeError("actor died\ndetails"), 0: RuntimeError(traceback)}
+    )
+    assert _first_line(error) == "worker 0: zoo.errors.ConfigError: bad value."
+    assert _first_line(RuntimeError("boom\nmore")) == "RuntimeError: boom"

@@ -38,12 +38,13 @@ from typing import Any
 
 import gin
 
-from zoo.errors import ConfigError, unknown
+from zoo.errors import ConfigError, ZooError, unknown
 from zoo.training.rundir import RunDir, find_for_resume
 
 SHARD_POLICIES = ("auto", "data", "file", "off")
 PAPER_REFERENCE_BATCH = 256  # Goyal et al. 2017: learning rate 0.1 per 256 examples
 PAPER_WARMUP_EPOCHS = 5  # Goyal et al. 2017, section 2.2 ("gradual warmup")
+PEER_TIMEOUT_S = 300.0  # long enough for workers a scheduler starts minutes apart
 
 
 @gin.configurable("distribute", module="zoo")
@@ -54,6 +55,8 @@ class DistributeSettings:
     ``workers``, ``cpus_per_worker``, ``gpus_per_worker``, ``address`` and ``max_failures``
     are Ray Train's (``ScalingConfig``, ``ray.init(address=...)``, ``FailureConfig``);
     ``num_cpus`` sizes a local Ray. ``shard`` is tf.data's auto-shard policy.
+    ``peer_timeout`` is how many seconds a multi-worker (or Ray) worker waits for all the
+    workers of its cluster to answer before it gives up (TensorFlow itself waits for ever).
     """
 
     workers: int = 2
@@ -66,6 +69,7 @@ class DistributeSettings:
     scale_learning_rate: bool = False
     reference_batch_size: int = PAPER_REFERENCE_BATCH
     warmup_epochs: float = PAPER_WARMUP_EPOCHS
+    peer_timeout: float = PEER_TIMEOUT_S
 
     def __post_init__(self) -> None:
         def bad(name: str, allowed: str) -> ConfigError:
@@ -79,6 +83,12 @@ class DistributeSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise bad(name, "a number of at least 0")
+        if (
+            isinstance(self.peer_timeout, bool)
+            or not isinstance(self.peer_timeout, int | float)
+            or self.peer_timeout <= 0
+        ):
+            raise bad("peer_timeout", "a number of seconds above 0")
         if self.num_cpus is not None and (not isinstance(self.num_cpus, int) or self.num_cpus < 1):
             raise bad("num_cpus", "None or an integer of at least 1")
         if self.address is not None and (not isinstance(self.address, str) or not self.address):
@@ -191,10 +201,9 @@ def start(settings) -> Distribution:
     if mode == "mirrored":
         strategy = mirrored(settings.devices)
         return Distribution(mode, strategy, strategy.num_replicas_in_sync, knobs=settings_knobs)
-    import tensorflow as tf
 
     config = tf_config()
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = _multi_worker(config, settings_knobs.peer_timeout)
     _keras_multi_worker_logs()
     return Distribution(
         mode,
@@ -205,6 +214,101 @@ def start(settings) -> Distribution:
         chief=chief_of(config),
         knobs=settings_knobs,
     )
+
+
+class PeersUnreachable(ZooError):
+    """A multi-worker cluster did not come together within ``distribute.peer_timeout``."""
+
+
+def _multi_worker(config: dict[str, Any], timeout: float):
+    """``MultiWorkerMirroredStrategy()`` once every peer of the cluster answers.
+
+    Its constructor waits inside TensorFlow's runtime, holding the interpreter, until all
+    workers answer: for ever, deaf to SIGTERM and SIGINT. So the workers meet first here:
+    each listens on its own port and polls its peers' ports, in Python, where a signal stops
+    the wait at once and ``distribute.peer_timeout`` ends it with one sentence."""
+    import tensorflow as tf
+
+    _await_peers(config, timeout)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    _take_back_sigterm()
+    return strategy
+
+
+def _take_back_sigterm() -> None:
+    """TensorFlow's coordination service installs its own C-level SIGTERM handler (its
+    preemption notifier), under Python's: SIGTERM then reached neither the run's stop
+    handler nor the default action, and the worker trained on. Install Python's again."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+
+
+def _await_peers(config: dict[str, Any], timeout: float) -> None:
+    """Listen on this task's port and wait until every other task's port answers (each
+    closes its listener once it has seen all the others, and TensorFlow binds the port)."""
+    import socket
+    import time
+
+    task = config["task"]
+    own = (task["type"], int(task["index"]))
+    addresses = {
+        (kind, index): address
+        for kind, listed in config["cluster"].items()
+        for index, address in enumerate(listed)
+    }
+    host, _, port = addresses[own].rpartition(":")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        try:
+            listener.bind((host.strip("[]"), int(port)))
+        except OSError:
+            listener.bind(("", int(port)))  # a name TensorFlow binds as all interfaces
+        listener.listen(64)
+    except (OSError, ValueError) as exc:
+        listener.close()
+        raise ConfigError(
+            f"This worker cannot listen on {addresses[own]} (its TF_CONFIG address): {exc}."
+        ) from None
+    deadline = time.monotonic() + timeout
+    waiting = [address for key, address in addresses.items() if key != own]
+    said = False
+    try:
+        while True:
+            waiting = [address for address in waiting if not _listening(address)]
+            if not waiting:
+                return
+            if not said:
+                print(
+                    f"{task['type']} {task['index']}: waiting for {', '.join(waiting)} "
+                    f"(distribute.peer_timeout = {timeout:g} s)",
+                    flush=True,
+                )
+                said = True
+            if time.monotonic() >= deadline:
+                raise PeersUnreachable(
+                    f"{task['type']} {task['index']} waited distribute.peer_timeout = "
+                    f"{timeout:g} s for its peers, and {', '.join(waiting)} never answered: "
+                    "start every task TF_CONFIG lists (or raise distribute.peer_timeout)."
+                )
+            time.sleep(0.5)
+    finally:
+        listener.close()  # TensorFlow's server takes the port over
+
+
+def _listening(address: str) -> bool:
+    """Whether something accepts TCP connections at ``HOST:PORT``."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _keras_multi_worker_logs() -> None:
@@ -251,6 +355,69 @@ def scope(dist: Distribution | None):
     if dist is None or dist.strategy is None:
         return contextlib.nullcontext()
     return dist.strategy.scope()
+
+
+# ---- batch-norm statistics: one model, whichever replica holds it ------------------------
+
+
+def moving_statistics(net) -> list:
+    """The moving mean and variance of the batch-norm layers that train in ``net`` and
+    normalize each replica's batch on its own (``synchronized=False``, the default)."""
+    import keras
+
+    found = []
+    for layer in net._flatten_layers(include_self=False, recursive=True):
+        if (
+            isinstance(layer, keras.layers.BatchNormalization)
+            and layer.trainable
+            and not getattr(layer, "synchronized", False)
+            and layer.moving_mean is not None
+        ):
+            found += [layer.moving_mean, layer.moving_variance]
+    return found
+
+
+def callbacks(dist: Distribution | None) -> list:
+    """Under a strategy, the callback that averages the moving batch-norm statistics over
+    the replicas before each validation and at each epoch's end (so before the checkpoint).
+
+    Keras keeps one copy of a batch-norm layer's moving statistics per replica (a
+    ``MirroredVariable`` without aggregation) and each replica updates its copy from its own
+    share of the batch, so the copies drift apart: the checkpoint held the chief's copy while
+    validation and test examples were scored with the copy of whichever replica they landed
+    on. Averaging them is what timm's ``distribute_bn(reduce=True)`` does between epochs."""
+    if dist is None or dist.strategy is None:
+        return []
+    import keras
+
+    strategy = dist.strategy
+
+    class AverageBatchNormStatistics(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self.average()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.average()
+
+        def average(self):
+            variables = moving_statistics(self.model)
+            if variables:
+                _average_over_replicas(strategy, variables)
+
+    return [AverageBatchNormStatistics()]
+
+
+def _average_over_replicas(strategy, variables: list) -> None:
+    """Give every replica (on every worker) the mean of the replicas' copies."""
+    import tensorflow as tf
+
+    @tf.function
+    def local_copies():
+        return strategy.run(lambda: [tf.identity(v.value) for v in variables])
+
+    means = strategy.reduce("MEAN", local_copies(), axis=None)
+    for variable, mean in zip(variables, means, strict=True):
+        variable.assign(mean)
 
 
 # ---- data, learning rate, params ----------------------------------------------------------

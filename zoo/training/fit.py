@@ -38,16 +38,17 @@ def monitor_for(setup: Setup) -> str:
 
 def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOptions, guard):
     """The callbacks of every fit, in the order they must run at an epoch's end:
-    schedule, checkpoint, history row, logger, NaN stop, the caller's, early stopping, and
+    batch-norm averaging under a strategy, schedule, checkpoint, history row, logger, NaN stop, the caller's, early stopping, and
     last the safe point where a deferred signal stops the run."""
     import keras
 
     from callbacks.guards import NaNGuard
+    from zoo.training import distribute
     from zoo.training.checkpoints import EpochCheckpoint, best_so_far
 
     nan_guard = NaNGuard()
     monitor = monitor_for(setup)
-    cbs: list[Any] = list(setup.schedule_callbacks)
+    cbs: list[Any] = [*distribute.callbacks(setup.distribution), *setup.schedule_callbacks]
     if setup.fine_tune:
         from callbacks.phases import PhaseMarker
 

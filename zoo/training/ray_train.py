@@ -7,7 +7,9 @@ cluster at ``distribute.address``. Ray Train sets ``TF_CONFIG`` on each worker; 
 parses the same gin configuration again (gin lives in one process, as in a Ray Tune trial)
 and calls :func:`zoo.training.run.run`, the function ``zoo train`` calls, under
 ``tf.distribute.MultiWorkerMirroredStrategy``. Worker 0 is the chief and alone writes the run
-directory, TensorBoard and MLflow.
+directory, TensorBoard and MLflow. The driver shows the chief's console and nothing else: the
+chief prints into ``console.log`` in the run directory, which the driver follows (Ray's own
+log streaming is off), so each line appears once and the run's summary comes last.
 
 When a worker dies, Ray Train stops the others. With ``distribute.max_failures = 0`` (the
 default) the run ends FAILED: the driver writes the status into ``summary.json`` and ends the
@@ -18,9 +20,11 @@ the last complete epoch's checkpoint (the run directory must be on storage every
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,45 @@ from zoo.training.rundir import RunDir, create, find_for_resume, write_json
 from zoo.training.settings import RunOptions, TrainSettings
 
 ENV_PASSED = ("PYTHONPATH", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "ZOO_DATA_DIR")
+CONSOLE = "console.log"  # what the chief worker prints, in its run directory
+
+
+class _Tail:
+    """Print the lines appended to ``path`` while the block runs (the chief's console):
+    the driver shows each line of the chief once, and nothing of Ray's own processes."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path, self.offset = path, path.stat().st_size if path.is_file() else 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name="zoo-console", daemon=True)
+
+    def __enter__(self) -> _Tail:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.done.set()
+        self.thread.join()
+        return False
+
+    def _follow(self) -> None:
+        while not self.done.wait(0.2):
+            self._print_new()
+        self._print_new()
+
+    def _print_new(self) -> None:
+        if not self.path.is_file():
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # whole lines only
+        if end:
+            self.offset += end
+            sys.stdout.write(data[:end].decode(errors="replace"))
+            sys.stdout.flush()
 
 
 def launch(settings: TrainSettings, options: RunOptions) -> RunResult:
@@ -57,7 +100,8 @@ def launch(settings: TrainSettings, options: RunOptions) -> RunResult:
         f"{knobs.gpus_per_worker} GPU each; run directory {run_dir.path}",
         flush=True,
     )
-    error = _fit(config, knobs)
+    with _Tail(run_dir.path / CONSOLE):
+        error = _fit(config, knobs)
     return _result(settings, run_dir, options, error, knobs)
 
 
@@ -106,12 +150,19 @@ def _fit(config: dict[str, Any], knobs: DistributeSettings) -> BaseException | N
 
 def _init_ray(knobs: DistributeSettings) -> bool:
     """Join ``distribute.address`` or start a local Ray; True when this call started it."""
+    import logging
+
     import ray
 
     if ray.is_initialized():
         return False
     env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
-    kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": {"env_vars": env}}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "runtime_env": {"env_vars": env},
+        "log_to_driver": False,  # the chief's lines come through its console.log
+        "logging_level": logging.ERROR,
+    }
     if knobs.address:
         ray.init(address=knobs.address, **kwargs)
     else:
@@ -133,15 +184,20 @@ def worker_loop(config: dict[str, Any]) -> None:
     settings = current_settings(**config["settings"])
     checkpoint = Path(settings.runs_dir) / settings.experiment / settings.run_name
     restarted = not config["resume"] and (checkpoint / "checkpoints" / "last.keras").is_file()
-    if restarted:
-        print("Ray Train restarted the workers: continuing from the last checkpoint", flush=True)
+    resume = config["resume"] or restarted
     options = RunOptions(
         recipe=config["recipe"],
-        resume=config["resume"] or restarted,
+        resume=resume,
+        run_dir=None if resume else checkpoint,  # the driver created it (console.log is in it)
         verbose=config["verbose"],
         handle_signals=False,  # Ray Train owns the worker processes
     )
-    result = run(settings, options)
+    chief = ray.train.get_context().get_world_rank() == 0
+    console = open(checkpoint / CONSOLE, "a", buffering=1) if chief else open(os.devnull, "w")
+    with console, contextlib.redirect_stdout(console):
+        if restarted:
+            print("Ray Train restarted the workers: continuing from the last checkpoint")
+        result = run(settings, options)
     ray.train.report({"status": result.status, "epochs": len(result.history.get("loss", []))})
 
 
@@ -205,5 +261,22 @@ def _fail_mlflow_run(settings: TrainSettings, run_dir: RunDir, reason: str) -> s
 
 
 def _first_line(error: BaseException) -> str:
+    """What went wrong, in one line: the first failed worker's own error when Ray Train
+    says which (``WorkerGroupError.worker_failures``), else the error's first line."""
+    failures = getattr(error, "worker_failures", None)
+    if failures:
+        rank, cause = min(failures.items(), key=lambda item: item[0])
+        return f"worker {rank}: {_named_error(cause)}"[:300]
+    return _named_error(error)[:300]
+
+
+def _named_error(error: BaseException) -> str:
+    """The last ``SomeError: what`` line of an error's text (a worker's traceback ends on
+    it), else its type and first line."""
+    import re
+
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    named = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b.*: ", line)]
+    if named:
+        return named[-1]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -47,10 +47,12 @@ def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
     if setup.test_net is not setup.eval_net:
         plain = setup.eval_net.evaluate(setup.data.test, return_dict=True, verbose=0)
         metrics.update({f"test_plain_{k}": float(v) for k, v in plain.items()})
-        print(
-            f"test-time augmentation: {setup.settings.test_time_augment} (test_plain_* without it)",
-            flush=True,
-        )
+        if setup.distribution is None or setup.distribution.chief:
+            print(
+                f"test-time augmentation: {setup.settings.test_time_augment} "
+                "(test_plain_* without it)",
+                flush=True,
+            )
     logger.log(metrics, step)
     return metrics
 
@@ -63,6 +65,8 @@ def evaluate_classes(
     MLflow, and the pictures) and MLflow (metrics and the folder as artifacts)."""
     from zoo.evaluation import EVALUATION_DIR, evaluate_classification, log_images
 
+    if setup.distribution is not None and not setup.distribution.chief:
+        return {}  # the chief alone predicts, prints and writes the evaluation
     report = evaluate_classification(
         setup.test_net,
         setup.data,
