@@ -23,6 +23,8 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# tensorflow-cpu (the old x86_64 dependency) and tensorflow share one module: keep one
+	$(PY) -m pip uninstall --quiet --yes tensorflow-cpu 2>/dev/null || true
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]"
 	@touch $(STAMP)
 

@@ -9,8 +9,9 @@ store, writes its evaluation (``zoo.evaluation``), starts both UIs with ``zoo ui
 - ``mlflow_experiment_untagged.png``: the experiment's page before it is tagged as model
   training (MLflow 3 shows its GenAI overview there);
 - ``mlflow_experiment_charts.png``: the page ``zoo ui`` prints (:func:`zoo.ui.experiment_url`,
-  which tags the experiment ``mlflow.experimentKind = custom_model_development``): the
-  training runs beside a chart per metric, in the "Model training" view;
+  which tags the experiment ``mlflow.experimentKind = custom_model_development`` and saves
+  zoo's chart view): the training runs beside a chart per metric, in the "Model training"
+  view, loss, accuracy and learning rate first;
 - ``mlflow_experiment_runs.png``: the same runs as a table;
 - ``tensorboard_time_series.png``: TensorBoard's time-series dashboard;
 - ``compare_report.png``: ``zoo compare --html`` of the run, at 1400 px, top to bottom.

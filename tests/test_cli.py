@@ -97,3 +97,26 @@ def test_usage_error_is_one_line():
     done = zoo_cmd("train")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_command_of_a_missing_module_is_listed_and_says_how_to_reinstall(monkeypatch, capsys):
+    import zoo.cli
+
+    commands = dict(zoo.cli.COMMANDS)
+    commands["compare"] = ("zoo.not_in_this_install.cli", commands["compare"][1])
+    monkeypatch.setattr(zoo.cli, "COMMANDS", commands)
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    listed = capsys.readouterr().out
+    assert "compare" in listed and "module 'zoo.not_in_this_install' is missing" in listed
+
+    assert main(["compare", "runs/x", "--html", "r.html"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "zoo: error: zoo compare cannot run: module 'zoo.not_in_this_install' is missing from "
+        "this install; reinstall with: pip install --force-reinstall keras-gin-zoo"
+    ]
+    with pytest.raises(SystemExit) as done:  # other commands still reject unknown flags
+        main(["list", "--no-such-flag"])
+    assert done.value.code == 2

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from zoo.errors import ConfigError, ZooError
-from zoo.hardware import POLICIES, PrecisionChoice, choose_precision, cpu_info
+from zoo.hardware import (
+    POLICIES,
+    PrecisionChoice,
+    apply_flag_override,
+    choose_precision,
+    cpu_info,
+)
 
 AVX2_ONLY = {"sse4_2", "avx", "avx2", "fma"}
 AVX512_BF16 = AVX2_ONLY | {"avx512f", "avx512_bf16"}
@@ -85,8 +91,42 @@ def test_a_close_misspelling_gets_a_suggestion():
 
 def test_cpu_info_has_its_keys():
     info = cpu_info()
-    assert set(info) == {"model", "flags", "cores"}
+    assert set(info) == {"model", "flags", "detected", "override", "cores"}
     assert isinstance(info["model"], str) and info["model"]
     assert info["cores"] >= 1 and set(info["flags"]) <= {
         "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_bf16", "avx512_bf16", "amx_tile",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("avx512_bf16", AVX2_ONLY | {"avx512_bf16"}),
+        ("+amx_bf16, avx512_bf16", AVX2_ONLY | {"amx_bf16", "avx512_bf16"}),
+        ("-avx2", AVX2_ONLY - {"avx2"}),
+        ("-all,avx2,fma", {"avx2", "fma"}),
+        ("avx512_bf16,-avx512_bf16", AVX2_ONLY),  # applied in order
+        (" , ", AVX2_ONLY),
+    ],
+)
+def test_the_flag_override_adds_removes_and_replaces(override, expected):
+    assert apply_flag_override(AVX2_ONLY, override) == expected
+
+
+def test_a_misspelt_override_flag_is_one_sentence_with_a_suggestion():
+    with pytest.raises(ConfigError, match="did you mean 'avx512_bf16'") as err:
+        apply_flag_override(AVX2_ONLY, "avx512bf16")
+    assert "\n" not in str(err.value) and "ZOO_CPU_FLAGS" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "policy"), [("-all", "float32"), ("-all,avx512_bf16", "mixed_bfloat16")]
+)
+def test_auto_follows_zoo_cpu_flags_and_says_so(monkeypatch, override, policy):
+    monkeypatch.setenv("ZOO_CPU_FLAGS", override)
+    info = cpu_info()
+    assert info["override"] == override
+    assert set(info["flags"]) == apply_flag_override(set(info["detected"]), override)
+    choice = choose_precision("auto", gpus=[])
+    assert choice.policy == policy
+    assert choice.reason.endswith(f"(flags edited by ZOO_CPU_FLAGS={override})")

@@ -33,6 +33,17 @@ def test_system_without_measuring_builds_no_model(capsys, monkeypatch):
     assert "auto picks" in capsys.readouterr().out
 
 
+def test_system_shows_an_active_flag_override(capsys, monkeypatch):
+    monkeypatch.setenv("ZOO_CPU_FLAGS", "-all,avx512_bf16")
+    assert main(["system", "--seconds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"cpu flags +avx512_bf16 \(ZOO_CPU_FLAGS=-all,avx512_bf16 is active; detected:", out
+    )
+    if "auto picks mixed_float16" not in out:  # a CUDA GPU decides before the CPU flags
+        assert "auto picks mixed_bfloat16" in out
+
+
 def test_a_bad_policy_to_time_is_a_user_error(capsys):
     assert main(["system", "--seconds", "0", "--also", "bf16"]) == 2
     err = capsys.readouterr().err

@@ -138,8 +138,68 @@ def test_experiments_are_tagged_so_mlflow_opens_their_training_runs(mlflow_db):
 
     server = ui.Server("mlflow", "http://127.0.0.1:5000", "")
     url = ui.experiment_url(server, mlflow_db, "ui-tag-ours")
-    query = "workflowType=machine_learning&compareRunsMode=CHART"
+    query = "workflowType=machine_learning&compareRunsMode=CHART"  # no metrics yet: no view
     assert url == f"http://127.0.0.1:5000/#/experiments/{ours}/runs?{query}"
     assert ui.runs_path(ours) == f"/#/experiments/{ours}/runs?workflowType=machine_learning"
     with pytest.raises(ZooError, match="MLflow has no experiment 'nope'"):
         ui.experiment_url(server, mlflow_db, "nope")
+
+
+def test_the_chart_view_puts_the_training_curves_first():
+    keys = ["test_f1/cat", "accuracy", "wall_time_s", "val_loss", "learning_rate", "loss",
+            "system/cpu_utilization_percentage", "test_accuracy", "evaluation/x", "val_accuracy"]  # fmt: skip
+    assert ui.chart_order(keys) == [
+        ("Model metrics", ["loss", "accuracy", "learning_rate", "val_loss", "val_accuracy",
+                           "test_accuracy", "wall_time_s"]),
+        ("evaluation", ["evaluation/x"]),
+        ("test_f1", ["test_f1/cat"]),
+        ("System metrics", ["system/cpu_utilization_percentage"]),
+    ]  # fmt: skip
+    view = ui.chart_view(["loss", "test_f1/cat"], stepped={"loss"})
+    sections = {s["name"]: s["uuid"] for s in view["compareRunSections"]}
+    assert list(sections) == ["Model metrics", "test_f1"] and view["isAccordionReordered"]
+    loss, f1 = view["compareRunCharts"]
+    assert (loss["metricKey"], loss["type"], loss["metricSectionId"]) == (
+        "loss", "LINE", sections["Model metrics"],
+    )  # fmt: skip
+    assert (f1["type"], f1["displayName"], f1["metricSectionId"]) == (
+        "BAR",
+        "cat",
+        sections["test_f1"],
+    )
+
+
+def test_zoo_ui_opens_the_most_recent_experiment_in_its_saved_chart_view(mlflow_db):
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_db)
+    ids = {}
+    for name, started in (
+        ("ui-recent-old", 1_000),
+        ("ui-recent-new", 2_000),
+        ("ui-recent-none", 0),
+    ):
+        ids[name] = client.create_experiment(name)
+        if started:
+            run = client.create_run(ids[name], start_time=started).info.run_id
+            for step, value in enumerate((0.9, 0.5)):
+                client.log_metric(run, "loss", value, step=step)
+            client.log_metric(run, "test_f1/cat", 0.7, step=1)
+            client.set_terminated(run)
+    names = list(ids)
+    assert ui.most_recent_experiment(mlflow_db, names) == "ui-recent-new"
+    assert ui.most_recent_experiment(mlflow_db, ["ui-recent-none", "missing"]) is None
+
+    server = ui.Server("mlflow", "http://127.0.0.1:5000", "")
+    url = ui.experiment_url(server, mlflow_db, "ui-recent-new")
+    exp = ids["ui-recent-new"]
+    query = "workflowType=machine_learning&compareRunsMode=CHART&viewStateShareKey="
+    assert url == f"http://127.0.0.1:5000/#/experiments/{exp}/runs?{query}{ui.VIEW_KEY}"
+    tag = client.get_experiment(exp).tags[ui.VIEW_TAG_PREFIX + ui.VIEW_KEY]
+    envelope = json.loads(tag)
+    assert envelope["name"] == ui.VIEW_NAME and isinstance(envelope["createdAt"], int)
+    state = json.loads(envelope["state"])
+    charts = [(c["metricKey"], c["type"]) for c in state["compareRunCharts"]]
+    assert charts == [("loss", "LINE"), ("test_f1/cat", "BAR")]

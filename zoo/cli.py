@@ -39,20 +39,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+REINSTALL = "pip install --force-reinstall keras-gin-zoo"
+
+
+def _missing_module(name: str, exc: ModuleNotFoundError):
+    """Handlers of a command whose module cannot be imported: it runs, says so, exits 1.
+
+    A broken install (a subpackage left out of the wheel, a dependency removed) must not make a
+    command vanish from ``zoo --help``: the user would see "invalid choice", not the cause.
+    """
+    missing = exc.name or str(exc)
+    message = (
+        f"zoo {name} cannot run: module {missing!r} is missing from this install; "
+        f"reinstall with: {REINSTALL}"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        print(f"zoo: error: {message}", file=sys.stderr)
+        return 1
+
+    return (lambda parser: parser.set_defaults(_broken=True)), run, missing
+
+
 def _handlers(name: str):
+    """``(add_arguments, main, missing module or None)`` of a command."""
     module_name = COMMANDS[name][0]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
+        return _missing_module(name, exc)
     func = name.replace("-", "_")
     add = getattr(module, f"add_{func}_arguments", None) or getattr(module, "add_arguments", None)
     run = getattr(module, f"{func}_main", None) or getattr(module, "main", None)
     if add is None or run is None:
-        return None
-    return add, run
+        raise RuntimeError(f"{module_name} has no add_arguments/main for zoo {name}")
+    return add, run, None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,10 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (_, help_text) in COMMANDS.items():
-        handlers = _handlers(name)
-        if handlers is None:
-            continue
-        add, run = handlers
+        add, run, missing = _handlers(name)
+        if missing:
+            help_text = f"{help_text} [broken install: module {missing!r} is missing]"
         p = sub.add_parser(name, help=help_text, description=help_text)
         add(p)
         p.set_defaults(_run=run)
@@ -82,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_tensorflow_start()
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # A broken command takes any arguments: it only says what is missing.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "_broken", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -4,7 +4,9 @@ Mixed precision pays only where the hardware computes in 16 bits natively: a CUD
 float16 tensor cores (compute capability 7.0 and later, Micikevicius et al. 2018), or an x86
 CPU with AMX-BF16 or AVX512-BF16. Elsewhere bfloat16 is emulated and slower than float32 (5x
 slower for the quickstart CNN on an AVX2-only AMD EPYC), so ``'auto'`` picks float32 there.
-Importing this module does not import TensorFlow.
+``ZOO_CPU_FLAGS`` edits the detected flags (see :func:`apply_flag_override`): it drives the
+bf16 branch on any machine and corrects VMs that hide flags. Importing this module does not
+import TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 # Flags worth showing: the vector units that decide float32 speed and the bf16 ones.
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", *BF16_FLAGS, "amx_tile")
 MIN_FLOAT16_CAPABILITY = (7, 0)
+FLAGS_ENV = "ZOO_CPU_FLAGS"
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,41 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def apply_flag_override(flags: set[str], override: str) -> set[str]:
+    """``flags`` edited by a ``ZOO_CPU_FLAGS`` value: comma-separated items, applied in order.
+
+    ``name`` (or ``+name``) adds a flag, ``-name`` removes it, ``-all`` removes every detected
+    flag (so ``-all,avx2`` replaces them). Names are the relevant Linux flag names; a typo is
+    a ConfigError rather than an override that silently does nothing.
+    """
+    flags = set(flags)
+    for item in (i.strip() for i in override.split(",")):
+        if not item:
+            continue
+        remove, name = item.startswith("-"), item.lstrip("+-")
+        if remove and name == "all":
+            flags.clear()
+            continue
+        if name not in RELEVANT_FLAGS:
+            hint = str(unknown("flag", name, RELEVANT_FLAGS)).partition(": ")[2]
+            suffix = f"; {hint}" if hint.startswith("did you mean") else "."
+            raise ConfigError(
+                f"{FLAGS_ENV} item {item!r} names no known flag: use NAME, +NAME or -NAME "
+                f"(or -all) with NAME one of {', '.join(RELEVANT_FLAGS)}{suffix}"
+            )
+        if remove:
+            flags.discard(name)
+        else:
+            flags.add(name)
+    return flags
+
+
 def cpu_info() -> dict:
-    """``{'model', 'flags', 'cores'}``: the CPU model, its relevant flags, usable cores."""
+    """The CPU: ``model``, relevant ``flags`` (after ``ZOO_CPU_FLAGS``), usable ``cores``.
+
+    ``detected`` holds the flags as read from the machine and ``override`` the value of
+    ``ZOO_CPU_FLAGS`` (None when unset), so that reports can show both.
+    """
     system = platform.system()
     if system == "Linux":
         model, flags = _linux_cpu()
@@ -85,9 +121,14 @@ def cpu_info() -> dict:
         model, flags = _macos_cpu()
     else:
         model, flags = "", set()
+    detected = {f for f in flags if f in RELEVANT_FLAGS}
+    override = os.environ.get(FLAGS_ENV, "").strip() or None
+    used = apply_flag_override(detected, override) if override else detected
     return {
         "model": model or platform.processor() or platform.machine() or "unknown CPU",
-        "flags": sorted(f for f in flags if f in RELEVANT_FLAGS),
+        "flags": sorted(used),
+        "detected": sorted(detected),
+        "override": override,
         "cores": _cores(),
     }
 
@@ -159,7 +200,8 @@ def choose_precision(
     7.0 or later; float32 on an older GPU (the GPU does the work, so the CPU's bf16 units do
     not help); without a GPU, ``mixed_bfloat16`` where the CPU has ``amx_bf16`` or
     ``avx512_bf16``, else float32. ``cpu_flags`` and ``gpus`` (``[{'name': ...,
-    'compute_capability': (8, 0)}]``) describe the machine; when None they are read from it.
+    'compute_capability': (8, 0)}]``) describe the machine; when None they are read from it
+    (the CPU flags as ``ZOO_CPU_FLAGS`` edits them).
     """
     requested = _validate(requested)
     if requested != "auto":
@@ -169,11 +211,22 @@ def choose_precision(
     if gpus:
         policy, reason = _gpu_choice(gpus)
         return PrecisionChoice(policy, reason, requested)
+    override = None
     if cpu_flags is None:
         info = cpu_info()
         cpu_flags, cpu_model = set(info["flags"]), cpu_model or info["model"]
+        override = info["override"]
     policy, reason = _cpu_choice(set(cpu_flags), cpu_model or "this CPU")
+    if override:
+        reason += f" (flags edited by {FLAGS_ENV}={override})"
     return PrecisionChoice(policy, reason, requested)
 
 
-__all__ = ["POLICIES", "PrecisionChoice", "choose_precision", "cpu_info", "gpu_info"]
+__all__ = [
+    "POLICIES",
+    "PrecisionChoice",
+    "apply_flag_override",
+    "choose_precision",
+    "cpu_info",
+    "gpu_info",
+]

@@ -155,6 +155,9 @@ def _machine_lines(choice, cpu: dict, gpus: list[dict]) -> list[str]:
         or "none"
     )
     flags = " ".join(cpu["flags"]) or "none of the relevant ones"
+    if cpu.get("override"):
+        detected = " ".join(cpu["detected"]) or "none of the relevant ones"
+        flags += f" (ZOO_CPU_FLAGS={cpu['override']} is active; detected: {detected})"
     lines = [
         f"  cpu          {cpu['model']} ({cpu['cores']} usable cores)",
         f"  cpu flags    {flags}",
@@ -196,9 +199,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--seconds must be 0 or more and --batch-size at least 1.")
     also = [choose_precision(p).policy for p in args.also]  # validates each name
     cpu, gpus = cpu_info(), gpu_info()
-    choice = choose_precision(
-        "auto", cpu_flags=set(cpu["flags"]), gpus=gpus, cpu_model=cpu["model"]
-    )
+    choice = choose_precision("auto", gpus=gpus)
     print("\n".join(["zoo system", *_machine_lines(choice, cpu, gpus)]), flush=True)
     if args.seconds > 0:
         print("\n".join(_measure_lines(choice.policy, also, args.seconds, args.batch_size)))

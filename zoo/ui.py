@@ -3,6 +3,8 @@
 Starts ``mlflow server`` on the project's store (``$MLFLOW_TRACKING_URI``, else
 ``sqlite:///mlflow.db``; when that is already an http server, it is only checked and shown)
 and ``tensorboard --logdir runs`` (or ``runs/<experiment>``), both on 127.0.0.1 on free ports.
+MLflow's link opens the experiment (``--experiment``, else the most recently active one) on
+its training runs as charts, loss, accuracy and learning rate first (a saved view).
 It waits until both answer (MLflow's ``/health``, TensorBoard's ``/data/logdir``: polled,
 since a start takes from seconds to half a minute), prints both URLs, and stops both on
 Ctrl-C, or when either one exits. Each server runs in its own process group, so that stopping
@@ -330,16 +332,137 @@ def mark_training_experiments(store: str, names: Sequence[str]) -> list[str]:
     return tagged
 
 
-def runs_path(experiment_id: str, charts: bool = False) -> str:
+# MLflow's UI draws one chart per metric, in sections named by the part of the key before the
+# last "/" (test_f1/..., test_recall/...), sorted by name, with the unprefixed metrics ("Model
+# metrics": loss, accuracy...) last. A saved view (an experiment tag that MLflow's "share"
+# button also writes) holds the chart layout; zoo's view puts the training curves first.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VIEW_KEY = "zoo-training-curves"
+VIEW_NAME = "zoo: loss, accuracy and learning rate first"
+MODEL_SECTION, SYSTEM_SECTION = "Model metrics", "System metrics"
+FIRST_CHARTS = ("loss", "accuracy", "learning_rate", "val_loss", "val_accuracy")
+
+
+def chart_order(keys) -> list[tuple[str, list[str]]]:
+    """``[(section, [metric keys])]`` in the order zoo's view shows them: the unprefixed metrics
+    first (loss, accuracy, learning rate, their validation twins, then the rest by name), then
+    the prefixed sections by name, then MLflow's system metrics."""
+    sections: dict[str, list[str]] = {}
+    for key in keys:
+        head = key.rpartition("/")[0]
+        name = MODEL_SECTION if not head else SYSTEM_SECTION if head == "system" else head
+        sections.setdefault(name, []).append(key)
+
+    def rank(key: str) -> tuple[int, str]:
+        return (FIRST_CHARTS.index(key) if key in FIRST_CHARTS else len(FIRST_CHARTS), key)
+
+    names = sorted(sections, key=lambda n: (n != MODEL_SECTION, n == SYSTEM_SECTION, n))
+    return [(n, sorted(sections[n], key=rank)) for n in names]
+
+
+def _chart(key: str, section: str, line: bool) -> dict:
+    """One chart card as MLflow's UI serializes it (a line over steps, or a bar)."""
+    card = {
+        "uuid": f"zoo-chart-{key}",
+        "type": "LINE" if line else "BAR",
+        "runsCountToCompare": 10,
+        "metricSectionId": section,
+        "deleted": False,
+        "isGenerated": True,
+        "displayName": key.rpartition("/")[2],
+        "metricKey": key,
+    }
+    if line:
+        card.update(
+            lineSmoothness=0,
+            xAxisScaleType="linear",
+            scaleType="linear",
+            range={},
+            xAxisKey="step",
+            selectedXAxisMetricKey="",
+            yAxisKey="metric",
+            yAxisExpressions=[],
+            ignoreOutliers=False,
+            useGlobalXaxisKey=True,
+            useGlobalLineSmoothing=True,
+        )
+    return card
+
+
+def chart_view(keys, stepped) -> dict:
+    """MLflow's chart state for ``keys`` in :func:`chart_order`; a line for the keys in
+    ``stepped`` (logged at several steps), a bar for the others (logged once)."""
+    charts, sections = [], []
+    for name, members in chart_order(keys):
+        uuid = f"zoo-section-{name}"
+        sections.append(
+            {"uuid": uuid, "name": name, "display": True, "isReordered": True,
+             "deleted": False, "isGenerated": True}
+        )  # fmt: skip
+        charts += [_chart(key, uuid, key in stepped) for key in members]
+    return {
+        "compareRunCharts": charts,
+        "compareRunSections": sections,
+        "isAccordionReordered": True,
+        "hideEmptyCharts": True,
+    }
+
+
+def save_chart_view(store: str, experiment_id: str) -> bool:
+    """Write zoo's chart view of the experiment's metrics as an MLflow saved view (the
+    experiment tag ``mlflow.sharedViewState.zoo-training-curves``); False without metrics."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    runs = client.search_runs([experiment_id], order_by=["attributes.start_time DESC"])
+    keys = sorted({k for r in runs for k in r.data.metrics})
+    if not keys:
+        return False
+    newest = runs[0].info.run_id
+    stepped = {key for key in keys if len(client.get_metric_history(newest, key)) > 1}
+    now = int(time.time() * 1000)
+    envelope = {
+        "name": VIEW_NAME,
+        "createdAt": now,
+        "updatedAt": now,
+        "state": json.dumps(chart_view(keys, stepped)),
+    }
+    client.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + VIEW_KEY, json.dumps(envelope))
+    return True
+
+
+def runs_path(experiment_id: str, charts: bool = False, view: bool = False) -> str:
     """The path (after the server's URL) of an experiment's training runs in MLflow's UI, with
-    the side bar switched to "Model training" (``workflowType``) and optionally as charts."""
+    the side bar switched to "Model training" (``workflowType``), optionally as charts, and
+    in zoo's saved chart view."""
     query = "workflowType=machine_learning" + ("&compareRunsMode=CHART" if charts else "")
+    if view:
+        query += f"&viewStateShareKey={VIEW_KEY}"
     return f"/#/experiments/{experiment_id}/runs?{query}"
 
 
+def most_recent_experiment(store: str, names: Sequence[str]) -> str | None:
+    """The name, among ``names``, of the experiment whose newest run started last."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    found = [e for e in (client.get_experiment_by_name(n) for n in names) if e is not None]
+    if not found:
+        return None
+    newest = client.search_runs(
+        [e.experiment_id for e in found], order_by=["attributes.start_time DESC"], max_results=1
+    )
+    if not newest:
+        return None
+    return next(e.name for e in found if e.experiment_id == newest[0].info.experiment_id)
+
+
 def experiment_url(server: Server, store: str, experiment: str | None) -> str:
-    """MLflow's page of ``experiment``'s training runs beside a chart per metric (its id looked
-    up in ``store``, and the experiment tagged as model training), else the home page."""
+    """MLflow's page of ``experiment``'s training runs as charts, loss, accuracy and learning
+    rate first (its id looked up in ``store``; the experiment tagged as model training and
+    given zoo's chart view), else the home page."""
     if not experiment:
         return server.url + "/"
     from mlflow.tracking import MlflowClient
@@ -348,7 +471,8 @@ def experiment_url(server: Server, store: str, experiment: str | None) -> str:
     if found is None:
         raise ZooError(f"MLflow has no experiment {experiment!r} in {store}: train a run first.")
     mark_training_experiments(store, [experiment])
-    return server.url + runs_path(found.experiment_id, charts=True)
+    view = save_chart_view(store, found.experiment_id)
+    return server.url + runs_path(found.experiment_id, charts=True, view=view)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -406,9 +530,14 @@ def main(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
             ) as (ml, tb),
         ):
-            if not args.experiment:  # zoo's experiments are the folders of runs_dir
-                mark_training_experiments(uri, [p.name for p in runs_dir.iterdir() if p.is_dir()])
-            print(f"MLflow:      {experiment_url(ml, uri, args.experiment)}", flush=True)
+            experiment = args.experiment
+            if not experiment:  # zoo's experiments are the folders of runs_dir
+                names = sorted(p.name for p in runs_dir.iterdir() if p.is_dir())
+                mark_training_experiments(uri, names)
+                experiment = most_recent_experiment(uri, names)
+                if experiment:
+                    print(f"experiment:  {experiment} (the most recently active one)", flush=True)
+            print(f"MLflow:      {experiment_url(ml, uri, experiment)}", flush=True)
             print(f"TensorBoard: {tb.url}/", flush=True)
             print("Ctrl-C (or SIGTERM) stops both.", flush=True)
             while True:
