@@ -33,7 +33,7 @@ def test_tensorflow_start_up_lines_are_kept_off_the_output():
     quiet = _zoo("info", "cnn")
     assert quiet.returncode == 0, quiet.stderr
     assert "oneDNN" not in quiet.stderr and "absl" not in quiet.stderr, quiet.stderr
-    assert not any(is_noise(line) for line in quiet.stderr.splitlines())
+    assert not any(is_noise(line, gpu_found=False) for line in quiet.stderr.splitlines())
     assert quiet.stdout.splitlines()[1].split() == ["family", "cnn"]
     # a log level the user chose is theirs: TensorFlow then says what it says (here: the lines
     # the quiet run kept off, which shows that they are there to be kept off)
@@ -52,6 +52,18 @@ def test_other_stderr_lines_pass_through(capfd):
         os.write(2, f"I0000 port.cc:153] {START_UP_NOISE[1]}. You may see...\n".encode())
         os.write(2, b"another\n")
     assert capfd.readouterr().err == "a real warning\nanother\n"
+
+
+def test_a_failed_cuda_start_is_noise_only_where_no_gpu_was_found(capfd):
+    from zoo.startup import filtered_stderr
+
+    line = b"E0000 cuda_platform.cc:52] failed call to cuInit: CUDA error (303)\n"
+    for gpus, expected in (([], ""), (["GPU:0"], line.decode())):
+        found: list = []
+        with filtered_stderr(found):
+            os.write(2, line)
+            found.extend(gpus)
+        assert capfd.readouterr().err == expected
 
 
 def test_verbose_0_prints_nothing(capsys):

@@ -33,16 +33,22 @@ START_UP_NOISE = (
     "TF-TRT Warning: Could not find TensorRT",
 )
 
+# Written when TensorFlow first looks for GPUs on a machine without a CUDA driver: noise there,
+# and kept wherever a GPU is found (a failing GPU is worth seeing).
+NO_GPU_NOISE = ("failed call to cuInit",)
 
-def is_noise(line: str) -> bool:
+
+def is_noise(line: str, gpu_found: bool = True) -> bool:
     """Whether ``line`` is one of TensorFlow's start-up lines."""
-    return any(text in line for text in START_UP_NOISE)
+    noise = START_UP_NOISE if gpu_found else START_UP_NOISE + NO_GPU_NOISE
+    return any(text in line for text in noise)
 
 
 @contextlib.contextmanager
-def filtered_stderr() -> Iterator[None]:
+def filtered_stderr(gpus: list | None = None) -> Iterator[None]:
     """Catch what is written to file descriptor 2 (by Python or C++) while the block runs,
-    then write it back without TensorFlow's start-up lines."""
+    then write it back without TensorFlow's start-up lines. ``gpus``, when given, is filled
+    by the block with the GPUs found; with none, the failed CUDA start is noise too."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:
@@ -55,7 +61,9 @@ def filtered_stderr() -> Iterator[None]:
             os.close(saved)
             caught.seek(0)
             text = caught.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines(keepends=True) if not is_noise(line)]
+            found = gpus is None or bool(gpus)
+            lines = text.splitlines(keepends=True)
+            kept = [line for line in lines if not is_noise(line, found)]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
@@ -72,8 +80,11 @@ class _QuietLoader(importlib.abc.Loader):
 
     def exec_module(self, module) -> None:
         module.__loader__ = module.__spec__.loader = self.loader
-        with filtered_stderr():
+        gpus: list = []
+        with filtered_stderr(gpus):
             self.loader.exec_module(module)
+            # The first look for GPUs starts CUDA; without a driver it writes an error line.
+            gpus.extend(module.config.list_physical_devices("GPU"))
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
