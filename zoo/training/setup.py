@@ -125,7 +125,7 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
     with distribute.scope(dist):  # build, compile and load under the strategy
         if run_dir is not None and run_dir.resumed:
-            setup.net = _load_checkpoint(run_dir, settings)
+            setup.net = _load_checkpoint(run_dir)
             setup.initial_epoch = run_dir.completed_epochs
         else:
             with as_config_error(f"building model {settings.model!r} and its optimizer"):
@@ -218,22 +218,10 @@ def _new_model(setup: Setup):
     return compile_model(net, s, rate, setup.loss_name)
 
 
-def _load_checkpoint(run_dir: RunDir, settings: TrainSettings):
-    import keras
+def _load_checkpoint(run_dir: RunDir):
+    from zoo.saving import load_model
 
-    import zoo.layer_rates  # noqa: F401  (a fine-tuning phase's optimizer)
-    import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
-    from zoo import registry
-
-    if registry.get_spec(settings.model).task == "text":
-        from zoo.models import text_layers  # noqa: F401  (custom layers for loading)
-    path = run_dir.checkpoints / "last.keras"
-    try:
-        net = keras.saving.load_model(path)
-    except Exception as exc:  # a truncated or foreign file
-        raise ConfigError(
-            f"Cannot resume from {path}: the checkpoint is unreadable ({type(exc).__name__})."
-        ) from None
+    net = load_model(run_dir.checkpoints / "last.keras", action="resume")
     print(f"resuming {run_dir.path} after epoch {run_dir.completed_epochs}", flush=True)
     return net
 
