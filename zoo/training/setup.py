@@ -124,7 +124,7 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     steps = steps_per_epoch(data, settings)
     setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
     with distribute.scope(dist):  # build, compile and load under the strategy
-        if run_dir is not None and run_dir.resumed:
+        if run_dir is not None and run_dir.resumed and run_dir.completed_epochs:
             setup.net = _load_checkpoint(run_dir)
             setup.initial_epoch = run_dir.completed_epochs
         else:
