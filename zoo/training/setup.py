@@ -121,6 +121,8 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     if run_dir is not None and data.extras.get("vocabulary"):
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
+    if run_dir is not None and run_dir.resumed:
+        _skip_shuffles(data, run_dir.completed_epochs)
     steps = steps_per_epoch(data, settings)
     setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
     with distribute.scope(dist):  # build, compile and load under the strategy
@@ -157,6 +159,14 @@ def _say_data(data, options: RunOptions) -> None:
         f"  one batch: x {tuple(x.shape)} {x.dtype.name}, y {tuple(y.shape)} {y.dtype.name}",
         flush=True,
     )
+
+
+def _skip_shuffles(data, epochs: int) -> None:
+    """Each epoch's iterator draws the next shuffle seed when it is made: make one per
+    finished epoch, so a resumed run sees its next epoch in the order the stopped run would
+    have (as an uninterrupted run does)."""
+    for _ in range(epochs):
+        iter(data.train)
 
 
 def steps_per_epoch(data, settings: TrainSettings) -> int:
