@@ -3,8 +3,9 @@
 A stopped run is found from its directory (``zoo train --resume runs/fashion/r1``) or from a
 recipe and ``train.run_name`` (``zoo train RECIPE --bind train.run_name=r1 --resume``). Either
 way the run continues with the settings it was trained with, whatever the command line leaves
-out. What the command line does say must agree with them: only ``train.epochs`` may grow (a
-larger budget); any other difference is refused with one sentence that lists it.
+out. What the command line does say must agree with them: only ``train.epochs`` (the budget)
+may differ; any other difference is refused with one sentence that lists it. The schedule is
+part of the checkpoint, so a new budget changes where training stops, not the schedule.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def configure(
     if differences:
         raise ConfigError(
             f"{run_dir} was trained with other settings than these: {'; '.join(differences)}. "
-            f"A resumed run trains what it trained (only train.epochs may grow): "
+            f"A resumed run trains what it trained (only train.epochs may differ): "
             f"{resume_command(run_dir)}"
         )
     if epochs is not None:
@@ -91,7 +92,7 @@ def configure(
 
 def compare(said: Mapping, saved: Mapping) -> tuple[list[str], int | None]:
     """What ``said`` binds differently from the run's ``saved`` operative config, as
-    ``name = value (the run has old)``, and the larger ``train.epochs`` if one was given.
+    ``name = value (the run has old)``, and the new ``train.epochs`` if one was given.
     Bindings of configurables the run never called do nothing and are not compared."""
     differences: list[str] = []
     epochs = None
@@ -107,8 +108,8 @@ def compare(said: Mapping, saved: Mapping) -> tuple[list[str], int | None]:
             old = saved[key][param]
             if selector == TRAIN and param == "run_name" and old is None:
                 continue  # a timestamped run: its folder is its name
-            if selector == TRAIN and param == "epochs" and _larger(value, old):
-                epochs = int(value)
+            if selector == TRAIN and param == "epochs" and isinstance(value, int):
+                epochs = value
                 continue
             differences.append(f"{name}.{param} = {value!r} (the run has {old!r})")
     return differences, epochs
@@ -121,10 +122,6 @@ def _same(a: Any, b: Any) -> bool:
     except Exception:  # objects without a usable ==
         pass
     return repr(a) == repr(b)
-
-
-def _larger(value: Any, old: Any) -> bool:
-    return isinstance(value, int) and isinstance(old, int) and value > old
 
 
 def _point_at(run_dir: Path, saved: Mapping) -> None:
