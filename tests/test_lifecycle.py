@@ -307,3 +307,31 @@ def test_nearest_and_summary_load_a_scheduled_text_run_in_a_fresh_process(data, 
     summary = _fresh("-m", "zoo", "summary", str(result.run_dir), cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr[-3000:]
     assert "kim_cnn" in summary.stdout or "embedding" in summary.stdout
+
+
+def test_the_readme_resume_examples_work_in_a_fresh_process(data, tmp_path):
+    """The README's lines that resume ``runs/fashion/long``, run as written: the CLI line, then
+    the Python ones, each in a new process (``recipes/fashion_cnn.gin`` here is the bundled
+    recipe on tiny data, found first by name)."""
+    readme = (ROOT / "README.md").read_text()
+    cli = [
+        line.split("#")[0].strip()
+        for line in readme.splitlines()
+        if "zoo train --resume runs/fashion/long" in line
+    ]
+    code = [line.split("#")[0].strip() for line in readme.splitlines() if "resume=" in line]
+    assert cli == ["zoo train --resume runs/fashion/long"] and len(code) == 2
+    (tmp_path / "recipes").mkdir()
+    tiny = "\n".join(tiny_bindings("fashion_cnn", data)).replace(f"epochs = {EPOCHS}", "epochs = 2")
+    (tmp_path / "recipes" / "fashion_cnn.gin").write_text(
+        resolve_recipe("fashion_cnn").read_text() + "\n" + tiny + "\n"
+    )
+    with pytest.raises(RunStopped):
+        zoo.train("fashion_cnn", ["train.run_name = 'long'"], extra_callbacks=[StopMidEpoch()])
+    first = _fresh("-m", "zoo", *cli[0].split()[1:], cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    second = _fresh("-c", "\n".join(["import zoo", *code]), cwd=tmp_path)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "fashion" / "long"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "FINISHED" and summary["epochs_completed"] == 8
