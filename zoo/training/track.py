@@ -40,6 +40,15 @@ def _log_text(handle, name: str, text: str) -> None:
         handle.log_artifact(path)
 
 
+def _missing_params(handle, params: dict[str, Any]) -> None:
+    """The params a resumed MLflow run lacks (a hard kill right after it was created)."""
+    with contextlib.suppress(Exception):  # a dead server: the metrics path says so
+        have = handle.client.get_run(handle.run_id).data.params
+        missing = {k: v for k, v in params.items() if k not in have}
+        if missing:
+            handle.log_params(missing)
+
+
 def _reconcile(setup: Setup, run_dir: RunDir, logger) -> None:
     """Fill in the trackers from ``history.csv`` (already cut back to the checkpoint): a hard
     kill between the checkpoint and the trackers' writes left its epoch out of them."""
@@ -109,6 +118,8 @@ def open_tracking(
         if handle is not None and run_id is None:
             handle.log_params(setup.params)
             _log_text(handle, "layer_table.txt", setup.layer_table)
+        elif handle is not None:
+            _missing_params(handle, setup.params)
         logger = SideBySideLogger(
             run_dir.tensorboard if options.tensorboard and run_dir is not None else None,
             handle.client if handle else None,
