@@ -241,10 +241,11 @@ def test_recipe_stops_resumes_and_matches_an_uninterrupted_run(
     assert run.data.params == client.get_run(reference.mlflow_run_id).data.params | {
         k: v for k, v in run.data.params.items() if k == "train.run_name"
     }
-    same_name = client.search_runs(
-        [run.info.experiment_id], filter_string="tags.mlflow.runName = 'stopped'"
+    same_folder = client.search_runs(  # one MLflow run for the run directory, stop or not
+        [run.info.experiment_id],
+        filter_string=f"tags.`zoo.run_dir` = '{run_dir.resolve()}'",
     )
-    assert len(same_name) == 1
+    assert [r.info.run_id for r in same_folder] == [run_id]
     board = read_tensorboard(run_dir / "tensorboard")
     flow = read_mlflow(run_id, mlflow_db)
     for key, values in history.items():
