@@ -170,7 +170,7 @@ class StopMidEpoch(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _raw_tensorboard_steps(log_dir: Path, tag: str) -> list[int]:
+def raw_tensorboard_steps(log_dir: Path, tag: str) -> list[int]:
     """Every step of ``tag`` in the raw event files (no reader's de-duplication)."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
@@ -250,7 +250,7 @@ def test_recipe_stops_resumes_and_matches_an_uninterrupted_run(
     flow = read_mlflow(run_id, mlflow_db)
     for key, values in history.items():
         steps = list(range(epochs))
-        assert _raw_tensorboard_steps(run_dir / "tensorboard", key) == steps, key
+        assert raw_tensorboard_steps(run_dir / "tensorboard", key) == steps, key
         assert sorted(m.step for m in client.get_metric_history(run_id, key)) == steps, key
         want = [float(np.float32(v)) for v in values]
         assert [board[key][s] for s in steps] == want, key

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
@@ -197,3 +198,32 @@ tune.max_trials = 4
         filter_string="attributes.status = 'RUNNING'",
     )
     assert not running
+
+
+def test_resume_fills_in_what_a_hard_kill_kept_from_the_trackers(tmp_path, mlflow_db):
+    """Killed after the checkpoint of epoch 2 but before the trackers' writes: the resume
+    writes epoch 2 into both from history.csv, with the learning rate where the checkpoint
+    stopped, and writes nothing a tracker already holds."""
+    from callbacks.logger import SideBySideLogger
+    from tests.test_lifecycle import raw_tensorboard_steps
+
+    client = MlflowClient(tracking_uri=mlflow_db)
+    run_id = client.create_run(client.create_experiment("kill")).info.run_id
+    board = tmp_path / "tensorboard"
+    first = SideBySideLogger(board, client, run_id)
+    first.log({"loss": 0.9, "learning_rate": 0.01}, 0)  # epoch 1 reached both trackers
+    first.close()
+    history = [{"loss": 0.9}, {"loss": 0.7}]  # history.csv: two rows, the checkpoint: two
+    resumed = SideBySideLogger(board, client, run_id)
+    assert resumed.reconcile(history, last_learning_rate=0.005) == {
+        "tensorboard": [1],
+        "mlflow": [1],
+    }
+    resumed.log({"loss": 0.9}, 0)  # e.g. test metrics logged again after a kill: skipped
+    resumed.log({"loss": 0.5}, 2)
+    resumed.close()
+    assert raw_tensorboard_steps(board, "loss") == [0, 1, 2]
+    assert raw_tensorboard_steps(board, "learning_rate") == [0, 1]
+    assert sorted(m.step for m in client.get_metric_history(run_id, "loss")) == [0, 1, 2]
+    rates = {m.step: m.value for m in client.get_metric_history(run_id, "learning_rate")}
+    assert rates == {0: pytest.approx(0.01), 1: pytest.approx(0.005)}
