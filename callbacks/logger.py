@@ -5,6 +5,10 @@ TensorBoard gets one scalar per Keras log key (``loss``, ``val_loss``, ``accurac
 hyperparameters for the HParams plugin, and the operative gin config as text. MLflow gets
 the same metrics under the same keys and steps, the params, and the operative config and
 model summary as artifacts. Read back, the two agree value for value.
+
+A resumed run first reconciles both trackers with ``history.csv`` (:meth:`reconcile`): a hard
+kill can leave the last checkpointed epoch missing from either, never an epoch past the
+checkpoint; what a tracker already holds is not written again.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ class SideBySideLogger(keras.callbacks.Callback):
         # what could not reach MLflow (a server gone mid-run): retried by retry_unsent()
         self.unsent: list[tuple[dict[str, float], int]] = []
         self.mlflow_error: str | None = None
+        # (key, step) pairs each tracker held when a resumed run started: not written again
+        self._tensorboard_has: set[tuple[str, int]] = set()
+        self._mlflow_has: set[tuple[str, int]] = set()
 
     # -- writers ---------------------------------------------------------------------------
     @property
@@ -100,16 +107,50 @@ class SideBySideLogger(keras.callbacks.Callback):
         """Write ``metrics`` at ``step`` to both TensorBoard and MLflow."""
         # as float32, which is what TensorBoard stores: both sides then hold the same value
         clean = {k: float(np.float32(v)) for k, v in metrics.items() if _is_number(v)}
-        if self.writer is not None:
+        to_board = {k: v for k, v in clean.items() if (k, step) not in self._tensorboard_has}
+        if self.writer is not None and to_board:
             import tensorflow as tf
 
             with self.writer.as_default():
-                for key, value in clean.items():
+                for key, value in to_board.items():
                     tf.summary.scalar(key, value, step=step)
             self.writer.flush()
-        if self.client is not None and self.run_id is not None and clean:
-            self._send(clean, step)
+        to_mlflow = {k: v for k, v in clean.items() if (k, step) not in self._mlflow_has}
+        if self.client is not None and self.run_id is not None and to_mlflow:
+            self._send(to_mlflow, step)
         self.last_logged = clean
+
+    def reconcile(
+        self, history: list[dict[str, float]], last_learning_rate: float | None = None
+    ) -> dict[str, list[int]]:
+        """Before a resumed run trains: write each epoch of ``history`` (row i = step i) that
+        a tracker lacks, with ``last_learning_rate`` for the last one (the learning rate is
+        not a column of ``history.csv``), and remember what the trackers hold so that no
+        (key, step) is written twice. Returns the steps filled in, per tracker."""
+        if self.log_dir is not None and self.log_dir.is_dir():
+            self._tensorboard_has = _tensorboard_steps(self.log_dir)
+        if self.client is not None and self.run_id is not None:
+            try:
+                self._mlflow_has = _mlflow_steps(self.client, self.run_id)
+            except Exception as exc:  # a dead server: what it misses is retried at the end
+                self.mlflow_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        filled: dict[str, list[int]] = {"tensorboard": [], "mlflow": []}
+        for step, row in enumerate(history):
+            values = dict(row)
+            if (
+                self.log_learning_rate
+                and step == len(history) - 1
+                and last_learning_rate is not None
+            ):
+                values.setdefault("learning_rate", last_learning_rate)
+            if self.writer is not None and any(
+                (k, step) not in self._tensorboard_has for k in values
+            ):
+                filled["tensorboard"].append(step)
+            if self.client is not None and any((k, step) not in self._mlflow_has for k in values):
+                filled["mlflow"].append(step)
+            self.log(values, step)
+        return filled
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Params known only during the run (a phase boundary): MLflow params, and the same
@@ -229,6 +270,28 @@ def _log_mlflow(client, run_id: str, metrics: dict[str, float], step: int) -> No
     items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
     if items:
         client.log_batch(run_id, metrics=items)
+
+
+def _tensorboard_steps(log_dir: Path) -> set[tuple[str, int]]:
+    """The (tag, step) pairs of the scalars in the event files directly in ``log_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={TENSORS: 0})
+    acc.Reload()
+    return {
+        (tag, int(event.step))
+        for tag in acc.Tags().get("tensors", [])
+        for event in acc.Tensors(tag)
+    }
+
+
+def _mlflow_steps(client, run_id: str) -> set[tuple[str, int]]:
+    """The (key, step) pairs of every metric an MLflow run holds."""
+    return {
+        (key, int(m.step))
+        for key in client.get_run(run_id).data.metrics
+        for m in client.get_metric_history(run_id, key)
+    }
 
 
 def _is_number(value) -> bool:

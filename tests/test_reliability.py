@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
@@ -22,6 +23,7 @@ TINY = ["digits.train_size = 300", "cnn.filters = [8]", "cnn.dense_units = [16]"
 
 
 def _one_line_exit_2(capsys, argv: list[str]) -> str:
+    capsys.readouterr()  # what ran before (a store's first use logs to stderr) is not main's
     code = main(argv)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -54,9 +56,35 @@ def test_corrupt_checkpoint_on_resume_is_one_sentence(tmp_path, capsys):
     result = zoo.train("digits_cnn", [*TINY, "train.epochs = 1", "train.run_name = 'c'"])
     last = result.run_dir / "checkpoints" / "last.keras"
     last.write_bytes(last.read_bytes()[:100])  # a truncated file
-    argv = ["train", "digits_cnn", "--resume", "--bind", "train.run_name = 'c'"]
-    line = _one_line_exit_2(capsys, argv)
+    line = _one_line_exit_2(capsys, ["train", "--resume", str(result.run_dir)])
     assert "Cannot resume from" in line and "unreadable" in line
+
+
+def test_resume_rebuilds_the_run_from_its_own_settings(tmp_path, capsys, mlflow_db):
+    """The run directory alone resumes with the run's settings; the old form (recipe, run
+    name, --resume) too; only train.epochs may differ, anything else is one sentence."""
+    first = zoo.train("digits_cnn", [*TINY, "train.epochs = 1", "train.run_name = 'own'"])
+    line = _one_line_exit_2(
+        capsys, ["train", "--resume", str(first.run_dir), "--bind", "cnn.filters = [16]"]
+    )
+    assert "cnn.filters = [16] (the run has [8])" in line
+    assert f"zoo train --resume {first.run_dir}" in line
+    line = _one_line_exit_2(
+        capsys, ["train", "digits_cnn", "--bind", "train.run_name='own'", "--resume"]
+    )
+    assert "cnn.filters = [32, 64] (the run has [8])" in line
+    line = _one_line_exit_2(capsys, ["train", "--resume", str(tmp_path / "nothing")])
+    assert "--resume takes a run directory" in line
+
+    second = zoo.train(resume=first.run_dir, epochs=2)  # the Python run-directory form
+    assert second.status == "FINISHED" and second.mlflow_run_id == first.mlflow_run_id
+    assert second.summary["trainable_params"] == first.summary["trainable_params"]
+    third = zoo.train("digits_cnn", [*TINY, "train.run_name = 'own'"], resume=True, epochs=3)
+    assert len(third.history["loss"]) == 3 and third.mlflow_run_id == first.mlflow_run_id
+    steps = [
+        m.step for m in MlflowClient(mlflow_db).get_metric_history(third.mlflow_run_id, "loss")
+    ]
+    assert sorted(steps) == [0, 1, 2]
 
 
 def test_checkpoints_are_replaced_whole(tmp_path):
@@ -170,3 +198,32 @@ tune.max_trials = 4
         filter_string="attributes.status = 'RUNNING'",
     )
     assert not running
+
+
+def test_resume_fills_in_what_a_hard_kill_kept_from_the_trackers(tmp_path, mlflow_db):
+    """Killed after the checkpoint of epoch 2 but before the trackers' writes: the resume
+    writes epoch 2 into both from history.csv, with the learning rate where the checkpoint
+    stopped, and writes nothing a tracker already holds."""
+    from callbacks.logger import SideBySideLogger
+    from tests.test_lifecycle import raw_tensorboard_steps
+
+    client = MlflowClient(tracking_uri=mlflow_db)
+    run_id = client.create_run(client.create_experiment("kill")).info.run_id
+    board = tmp_path / "tensorboard"
+    first = SideBySideLogger(board, client, run_id)
+    first.log({"loss": 0.9, "learning_rate": 0.01}, 0)  # epoch 1 reached both trackers
+    first.close()
+    history = [{"loss": 0.9}, {"loss": 0.7}]  # history.csv: two rows, the checkpoint: two
+    resumed = SideBySideLogger(board, client, run_id)
+    assert resumed.reconcile(history, last_learning_rate=0.005) == {
+        "tensorboard": [1],
+        "mlflow": [1],
+    }
+    resumed.log({"loss": 0.9}, 0)  # e.g. test metrics logged again after a kill: skipped
+    resumed.log({"loss": 0.5}, 2)
+    resumed.close()
+    assert raw_tensorboard_steps(board, "loss") == [0, 1, 2]
+    assert raw_tensorboard_steps(board, "learning_rate") == [0, 1]
+    assert sorted(m.step for m in client.get_metric_history(run_id, "loss")) == [0, 1, 2]
+    rates = {m.step: m.value for m in client.get_metric_history(run_id, "learning_rate")}
+    assert rates == {0: pytest.approx(0.01), 1: pytest.approx(0.005)}

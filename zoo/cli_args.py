@@ -16,10 +16,13 @@ def input_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
-    """``RECIPE`` and ``--bind K=V`` (repeatable), as ``zoo train`` and ``zoo find-lr`` take."""
+def add_recipe_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    """``RECIPE`` and ``--bind K=V`` (repeatable), as ``zoo train`` and ``zoo find-lr`` take
+    (``optional``: ``zoo train --resume RUN_DIR`` needs no recipe)."""
     p.add_argument(
-        "recipe", help="a .gin file, or the name of a bundled recipe (zoo list --recipes)"
+        "recipe",
+        nargs="?" if optional else None,
+        help="a .gin file, or the name of a bundled recipe (zoo list --recipes)",
     )
     p.add_argument(
         "--bind",

@@ -88,11 +88,15 @@ def info_main(args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    add_recipe_arguments(p)
+    add_recipe_arguments(p, optional=True)
     p.add_argument(
         "--resume",
-        action="store_true",
-        help="continue the last run of this experiment (or train.run_name)",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN_DIR",
+        help="continue a stopped run with its own settings: RUN_DIR (zoo train --resume "
+        "runs/fashion/r1), or the recipe's train.run_name, else its experiment's newest run",
     )
     p.add_argument(
         "--folds",
@@ -112,6 +116,10 @@ def train_main(args: argparse.Namespace) -> int:
     from zoo.training.api import check, train
 
     bindings = list(args.bind)
+    if args.recipe is None and not isinstance(args.resume, str):
+        raise ConfigError(
+            "zoo train needs a recipe (zoo list --recipes), or --resume RUN_DIR to continue a run."
+        )
     if args.check:
         setup = check(args.recipe, bindings)
         print(f"recipe OK: {setup.settings.model} on {setup.settings.dataset}; nothing trained.")

@@ -259,8 +259,6 @@ def load_run_model(run_dir, checkpoint: str = "last"):
     path = Path(run_dir) / "checkpoints" / f"{checkpoint}.keras"
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: give a run directory with {checkpoint}.keras.")
-    import keras
+    from zoo.saving import load_model
 
-    import zoo.models.layers  # noqa: F401  (zoo's own layers, for loading)
-
-    return keras.saving.load_model(path, compile=False)
+    return load_model(path, compile=False)

@@ -34,8 +34,6 @@ HEAD_LAYERS = ("predictions", "log_probs")
 
 def load_base(source: str | Path, which: str = "best"):
     """A trained model from a ``.keras`` file or a run directory (``checkpoints/<which>.keras``)."""
-    import keras
-
     path = Path(source)
     if path.is_dir():
         path = path / "checkpoints" / f"{which}.keras"
@@ -43,7 +41,9 @@ def load_base(source: str | Path, which: str = "best"):
         raise ConfigError(
             f"No trained model at {path}: give a .keras file or a run directory with checkpoints/."
         )
-    return keras.saving.load_model(path, compile=False)
+    from zoo.saving import load_model
+
+    return load_model(path, compile=False)
 
 
 def _layer_index(model, name: str) -> int:

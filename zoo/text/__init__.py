@@ -36,9 +36,7 @@ def load_model_and_vocabulary(source: Any):
 
     A run dir gives its ``vocabulary.txt`` and its best checkpoint (else its last one).
     """
-    import keras
-
-    from zoo.models import text_layers  # noqa: F401  (registers the custom layers)
+    from zoo.saving import load_model
 
     vocabulary = None
     run_dir = _run_dir(source)
@@ -48,12 +46,12 @@ def load_model_and_vocabulary(source: Any):
             vocabulary = vocab_file.read_text().split("\n")[:-1]
         for name in ("best.keras", "last.keras"):
             if (run_dir / "checkpoints" / name).is_file():
-                return keras.saving.load_model(run_dir / "checkpoints" / name), vocabulary
+                return load_model(run_dir / "checkpoints" / name, compile=False), vocabulary
         raise ConfigError(f"{run_dir} holds no checkpoints/best.keras or last.keras.")
     if isinstance(source, str | os.PathLike):
         if not Path(source).is_file():
             raise ConfigError(f"{source} is neither a run directory nor a .keras file.")
-        return keras.saving.load_model(source), None
+        return load_model(source, compile=False), None
     return source, None
 
 

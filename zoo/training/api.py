@@ -22,14 +22,25 @@ def train(
     keyword arguments named like ``train.*`` settings override them; the others are
     :class:`~zoo.training.settings.RunOptions` (``resume``, ``extra_callbacks``,
     ``verbose``, ``mlflow``, ``tensorboard``, ``parent_run_id``, ``fold``...).
+
+    ``resume=True`` continues the run the recipe and bindings name (``train.run_name``, else
+    the newest of the experiment); ``zoo.train(resume="runs/fashion/r1")`` continues that run
+    directory. Either way the run is rebuilt from its own saved settings.
     """
     from zoo.config import parse
 
-    path = parse(recipe, bindings, clear=recipe is not None or bool(bindings))
+    overrides = {k: v for k, v in kwargs.items() if k not in OPTION_NAMES}
     options = RunOptions(**{k: v for k, v in kwargs.items() if k in OPTION_NAMES})
+    if options.resume:
+        from zoo.training.resume import configure
+
+        _, path = configure(recipe, bindings, options.resume, overrides)
+        options.resume, overrides = True, {}
+    else:
+        path = parse(recipe, bindings, clear=recipe is not None or bool(bindings))
     if path is not None and options.recipe is None:
         options.recipe = str(path)
-    settings = current_settings(**{k: v for k, v in kwargs.items() if k not in OPTION_NAMES})
+    settings = current_settings(**overrides)
     if settings.distribution == "ray" and "TF_CONFIG" not in os.environ:
         from zoo.training.ray_train import launch  # the driver: workers run `run` below
 

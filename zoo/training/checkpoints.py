@@ -1,27 +1,33 @@
 """Checkpoints written whole: a kill during a save leaves the previous file intact.
 
-``last.keras`` is saved after every epoch, and ``last.json`` then says how many epochs it
-holds (what ``--resume`` continues from); ``best.keras`` when the monitored value improves.
-Each file is written under a temporary name and renamed over the old one (``os.replace`` is
-atomic on POSIX filesystems).
+``last.keras`` is saved after every epoch with the number of epochs it holds inside it (the
+member ``zoo.json`` of the zip, which Keras ignores): what ``--resume`` continues from, and
+a kill between two files cannot make them disagree. ``last.json`` says the same for readers;
+``best.keras`` is saved when the monitored value improves. Each file is written under a
+temporary name and renamed over the old one (``os.replace`` is atomic on POSIX filesystems).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
 
-from zoo.training.rundir import write_json
+from zoo.training.rundir import STATE_MEMBER, write_json
 
 
-def save_model(model, path: Path) -> None:
-    """``model.save(path)``, atomically."""
+def save_model(model, path: Path, epochs: int | None = None) -> None:
+    """``model.save(path)``, atomically; with ``epochs``, the file says how many it holds."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     model.save(tmp)
+    if epochs is not None:
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(STATE_MEMBER, json.dumps({"epochs": int(epochs)}))
     os.replace(tmp, path)
 
 
@@ -51,7 +57,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if self.skip():
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        save_model(self.model, self.folder / "last.keras")
+        save_model(self.model, self.folder / "last.keras", epochs=epoch + 1)
         write_json(self.folder / "last.json", {"epochs": epoch + 1})
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)):

@@ -38,8 +38,10 @@ def monitor_for(setup: Setup) -> str:
 
 def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOptions, guard):
     """The callbacks of every fit, in the order they must run at an epoch's end:
-    batch-norm averaging under a strategy, schedule, checkpoint, history row, logger, NaN stop, the caller's, early stopping, and
-    last the safe point where a deferred signal stops the run."""
+    batch-norm averaging under a strategy, schedule, history row, checkpoint, logger, NaN stop,
+    the caller's, early stopping, and last the safe point where a deferred signal stops the run.
+    A hard kill between two of them leaves ``history.csv`` at or past the checkpoint (resume
+    cuts it back) and the trackers at or behind it (resume fills them in from ``history.csv``)."""
     import keras
 
     from callbacks.guards import NaNGuard
@@ -53,6 +55,8 @@ def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOpt
         from callbacks.phases import PhaseMarker
 
         cbs.insert(0, PhaseMarker())
+    if run_dir is not None:
+        cbs.append(keras.callbacks.CSVLogger(str(run_dir.history), append=True))
     if run_dir is not None and options.checkpoints:
         best = best_so_far(read_history(run_dir.history), monitor) if run_dir.resumed else None
         cbs.append(
@@ -60,8 +64,6 @@ def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOpt
                 run_dir.checkpoints, monitor, skip=lambda: nan_guard.reason is not None, best=best
             )
         )
-    if run_dir is not None:
-        cbs.append(keras.callbacks.CSVLogger(str(run_dir.history), append=True))
     cbs += [logger, nan_guard, *options.extra_callbacks]
     if setup.settings.early_stopping_patience:
         cbs.append(

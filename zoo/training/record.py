@@ -153,13 +153,11 @@ class Record:
             print(f"{self.summary['failure']}; to continue: {self.resume_command()}", flush=True)
 
     def resume_command(self) -> str:
-        recipe = self.options.recipe or "RECIPE"
-        name = self.run_dir.name if self.run_dir else "NAME"
-        exp = self.setup.settings.experiment
-        return (
-            f"zoo train {recipe} --bind \"train.experiment='{exp}'\" "
-            f"--bind \"train.run_name='{name}'\" --resume"
-        )
+        """The shortest command that resumes exactly this run: its directory (the run's
+        own settings are in it)."""
+        from zoo.training.resume import resume_command
+
+        return resume_command(self.run_dir.path if self.run_dir else Path("RUN_DIR"))
 
     def write(self, logger=None) -> None:
         """``summary.json`` and the MLflow artifacts, with the status as it stands. What a

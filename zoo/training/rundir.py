@@ -11,12 +11,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import ConfigError
+
+STATE_MEMBER = "zoo.json"  # in a checkpoint's zip: {"epochs": N}
 
 
 @dataclass
@@ -85,8 +88,25 @@ def truncate_history(path: Path, epochs: int) -> None:
     os.replace(tmp, path)
 
 
+def saved_epochs(path: Path) -> int | None:
+    """The epochs a checkpoint says it holds (None when it does not say)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return int(json.loads(archive.read(STATE_MEMBER))["epochs"])
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return None
+
+
 def checkpointed_epochs(run_dir: RunDir) -> int:
-    """Epochs held by ``last.keras``: from ``last.json``, else the rows of ``history.csv``."""
+    """Epochs held by ``last.keras``: as the file itself says (written with it, so a kill
+    between the two cannot make them disagree), else ``last.json``, else the rows of
+    ``history.csv`` (runs saved before checkpoints said it); 0 without a checkpoint."""
+    last = run_dir.checkpoints / "last.keras"
+    if not last.is_file():
+        return 0
+    epochs = saved_epochs(last)
+    if epochs is not None:
+        return epochs
     state = run_dir.checkpoints / "last.json"
     if state.is_file():
         try:
@@ -132,8 +152,10 @@ def find_for_resume(
     runs_dir: str | Path, experiment: str, run_name: str | None, trim: bool = True
 ) -> RunDir:
     """The run to continue: ``run_name``, else the newest run of ``experiment`` with a
-    checkpoint. Its ``history.csv`` is cut back to the epochs its checkpoint holds (unless
-    ``trim`` is False: a distributed run's other workers only read the chief's folder)."""
+    checkpoint. A named run stopped before its first checkpoint starts again from epoch 0
+    in its folder (its saved settings are there). Its ``history.csv`` is cut back to the
+    epochs its checkpoint holds (unless ``trim`` is False: a distributed run's other workers
+    only read the chief's folder)."""
     exp_dir = Path(runs_dir) / experiment
     if run_name:
         candidates = [exp_dir / run_name]
@@ -141,7 +163,8 @@ def find_for_resume(
         folders = (d for d in exp_dir.glob("*") if d.is_dir())
         candidates = sorted(folders, key=lambda d: d.stat().st_mtime, reverse=True)
     for path in candidates:
-        if (path / "checkpoints" / "last.keras").is_file():
+        checkpoint = (path / "checkpoints" / "last.keras").is_file()
+        if checkpoint or (run_name and (path / "operative_config.gin").is_file()):
             run_dir = RunDir(path, experiment, run_name or path.name, resumed=True)
             if run_dir.summary.is_file():
                 try:

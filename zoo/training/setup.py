@@ -121,11 +121,13 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     if run_dir is not None and data.extras.get("vocabulary"):
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
+    if run_dir is not None and run_dir.resumed:
+        _skip_shuffles(data, run_dir.completed_epochs)
     steps = steps_per_epoch(data, settings)
     setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
     with distribute.scope(dist):  # build, compile and load under the strategy
-        if run_dir is not None and run_dir.resumed:
-            setup.net = _load_checkpoint(run_dir, settings)
+        if run_dir is not None and run_dir.resumed and run_dir.completed_epochs:
+            setup.net = _load_checkpoint(run_dir)
             setup.initial_epoch = run_dir.completed_epochs
         else:
             with as_config_error(f"building model {settings.model!r} and its optimizer"):
@@ -157,6 +159,14 @@ def _say_data(data, options: RunOptions) -> None:
         f"  one batch: x {tuple(x.shape)} {x.dtype.name}, y {tuple(y.shape)} {y.dtype.name}",
         flush=True,
     )
+
+
+def _skip_shuffles(data, epochs: int) -> None:
+    """Each epoch's iterator draws the next shuffle seed when it is made: make one per
+    finished epoch, so a resumed run sees its next epoch in the order the stopped run would
+    have (as an uninterrupted run does)."""
+    for _ in range(epochs):
+        iter(data.train)
 
 
 def steps_per_epoch(data, settings: TrainSettings) -> int:
@@ -218,22 +228,10 @@ def _new_model(setup: Setup):
     return compile_model(net, s, rate, setup.loss_name)
 
 
-def _load_checkpoint(run_dir: RunDir, settings: TrainSettings):
-    import keras
+def _load_checkpoint(run_dir: RunDir):
+    from zoo.saving import load_model
 
-    import zoo.layer_rates  # noqa: F401  (a fine-tuning phase's optimizer)
-    import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
-    from zoo import registry
-
-    if registry.get_spec(settings.model).task == "text":
-        from zoo.models import text_layers  # noqa: F401  (custom layers for loading)
-    path = run_dir.checkpoints / "last.keras"
-    try:
-        net = keras.saving.load_model(path)
-    except Exception as exc:  # a truncated or foreign file
-        raise ConfigError(
-            f"Cannot resume from {path}: the checkpoint is unreadable ({type(exc).__name__})."
-        ) from None
+    net = load_model(run_dir.checkpoints / "last.keras", action="resume")
     print(f"resuming {run_dir.path} after epoch {run_dir.completed_epochs}", flush=True)
     return net
 

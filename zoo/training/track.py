@@ -40,6 +40,45 @@ def _log_text(handle, name: str, text: str) -> None:
         handle.log_artifact(path)
 
 
+def _missing_params(handle, params: dict[str, Any]) -> None:
+    """The params a resumed MLflow run lacks (a hard kill right after it was created)."""
+    with contextlib.suppress(Exception):  # a dead server: the metrics path says so
+        have = handle.client.get_run(handle.run_id).data.params
+        missing = {k: v for k, v in params.items() if k not in have}
+        if missing:
+            handle.log_params(missing)
+
+
+def _reconcile(setup: Setup, run_dir: RunDir, logger) -> None:
+    """Fill in the trackers from ``history.csv`` (already cut back to the checkpoint): a hard
+    kill between the checkpoint and the trackers' writes left its epoch out of them."""
+    import csv
+
+    from callbacks.logger import current_learning_rate
+
+    rows: list[dict[str, float]] = []
+    if run_dir.history.is_file():
+        with open(run_dir.history, newline="") as f:
+            for row in csv.DictReader(f):
+                rows.append(
+                    {
+                        k: float(v)
+                        for k, v in row.items()
+                        if k != "epoch" and v not in (None, "", "NA")
+                    }
+                )
+    rate = None
+    if rows and setup.initial_epoch == len(rows) and getattr(setup.net, "optimizer", None):
+        rate = current_learning_rate(setup.net.optimizer)  # where the checkpoint stopped
+    filled = logger.reconcile(rows, rate)
+    for tracker, steps in filled.items():
+        if steps:
+            print(
+                f"resume: wrote the epochs {[s + 1 for s in steps]} that {tracker} lacked",
+                flush=True,
+            )
+
+
 def run_tags(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> dict[str, str]:
     from zoo.tracking import RUN_DIR_TAG
 
@@ -79,6 +118,8 @@ def open_tracking(
         if handle is not None and run_id is None:
             handle.log_params(setup.params)
             _log_text(handle, "layer_table.txt", setup.layer_table)
+        elif handle is not None:
+            _missing_params(handle, setup.params)
         logger = SideBySideLogger(
             run_dir.tensorboard if options.tensorboard and run_dir is not None else None,
             handle.client if handle else None,
@@ -88,6 +129,8 @@ def open_tracking(
             model_summary=setup.model_summary if fresh else None,
             log_every_n_steps=s.log_every_n_steps,
         )
+        if run_dir is not None and run_dir.resumed:
+            _reconcile(setup, run_dir, logger)
         try:
             yield handle, logger
         finally:
