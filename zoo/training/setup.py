@@ -230,8 +230,10 @@ def _new_model(setup: Setup):
 
 def _load_checkpoint(run_dir: RunDir):
     from zoo.saving import load_model
+    from zoo.training.checkpoints import restore_random_states
 
     net = load_model(run_dir.checkpoints / "last.keras", action="resume")
+    restore_random_states(net, run_dir.checkpoints / "last.keras")
     print(f"resuming {run_dir.path} after epoch {run_dir.completed_epochs}", flush=True)
     return net
 
