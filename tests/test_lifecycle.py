@@ -7,18 +7,14 @@ made here (fake Fashion-MNIST, CIFAR-10 and MR files, 200 digits) with 3 epochs 
 float32 and ``train.deterministic``. A transfer recipe first gets a one-epoch source run where
 its ``train.init_from`` points.
 
-Tolerances: the epochs before the stop are the uninterrupted run's to 1e-5 (same seed, same
-process history). The resumed epochs run in a new process, so they are compared for what must
-hold exactly (one record per epoch on
+Tolerances: every epoch, the resumed ones included, equals the uninterrupted run's to a
+relative 1e-4 (absolute 1e-5): same seed, float32, ``train.deterministic``, and a resume that
+restores the weights, the optimizer, the random generators of the model and the shuffle order.
+A recipe that augments its training batches is compared up to the stop only: the augmentation
+layers draw in the input pipeline, whose prefetching runs ahead by a number of batches no run
+controls. Every recipe is checked for what must hold exactly: one record per epoch on
 ``history.csv``, TensorBoard and MLflow, equal values across the three, the same settings,
-FINISHED) and for a loss that is finite and still falls: they are not the uninterrupted run's.
-The resumed process makes one shuffle iterator per finished epoch (so the data order
-continues), yet the first resumed epoch still differed (loss 0.18 against 0.25 for
-fashion_cnn, 2.36 against 3.02 for fashion_resnet20_cosine's SGD at 0.1): some random state
-(dropout seeds, or the iterator count Keras uses) starts again in a new process. The
-dropout generators' states now travel in the checkpoint (``random_states``): the first resumed
-epoch of fashion_cnn still differs with dropout off (0.0062 against 0.0055, in one process),
-so what differs is not dropout alone.
+FINISHED, one MLflow run.
 """
 
 from __future__ import annotations
@@ -228,11 +224,12 @@ def test_recipe_stops_resumes_and_matches_an_uninterrupted_run(
     assert sorted(history) == sorted(expected)
     epochs = len(expected["loss"])  # EPOCHS, and a transfer run's fine-tuning epoch
     assert epochs >= EPOCHS
+    operative = (Path(reference.run_dir) / "operative_config.gin").read_text()
+    augmented = re.search(r"\.augment = \[.+\]", operative) is not None
+    same = epochs if not augmented else stopped_rows
     for key, values in expected.items():
         assert len(history[key]) == epochs, key
-        np.testing.assert_allclose(
-            history[key][:stopped_rows], values[:stopped_rows], rtol=1e-5, atol=1e-5
-        )
+        np.testing.assert_allclose(history[key][:same], values[:same], rtol=1e-4, atol=1e-5)
     assert all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "FINISHED" and summary["epochs_completed"] == epochs

@@ -122,7 +122,7 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
     if run_dir is not None and run_dir.resumed:
-        _skip_shuffles(data, run_dir.completed_epochs)
+        _skip_shuffles(data, run_dir.completed_epochs, settings.steps_per_epoch)
     steps = steps_per_epoch(data, settings)
     setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
     with distribute.scope(dist):  # build, compile and load under the strategy
@@ -161,11 +161,17 @@ def _say_data(data, options: RunOptions) -> None:
     )
 
 
-def _skip_shuffles(data, epochs: int) -> None:
-    """Each epoch's iterator draws the next shuffle seed when it is made: make one per
-    finished epoch, so a resumed run sees its next epoch in the order the stopped run would
-    have (as an uninterrupted run does)."""
-    for _ in range(epochs):
+def _skip_shuffles(data, epochs: int, steps_per_epoch: int | None) -> None:
+    """Each iterator of the training split draws the next shuffle seed when it is made: make
+    as many as the finished epochs made, so a resumed run sees its next epoch in the order
+    the stopped run would have (as an uninterrupted run does).
+
+    Keras' epoch iterator (keras/src/trainers/epoch_iterator.py) makes one at the start of
+    every epoch and, when the split's length is known and no ``steps_per_epoch`` is given,
+    one more at its end once every batch was seen: two per epoch. The lifecycle tests compare
+    resumed epochs with an uninterrupted run, so a change of that count shows there."""
+    per_epoch = 2 if steps_per_epoch is None and int(data.train.cardinality()) > 0 else 1
+    for _ in range(epochs * per_epoch):
         iter(data.train)
 
 
