@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,9 @@ def isolated(tmp_path, monkeypatch, mlflow_db):
     gin.clear_config()
     yield
     gin.clear_config()
+    keras = sys.modules.get("keras")
+    if keras is not None:  # a test that set a bf16 policy does not leak it into the next one
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

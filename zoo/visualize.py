@@ -129,8 +129,9 @@ def visualize(model, images, out_dir: Path, *, filters=True, layers: Sequence[st
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         for name, maps in zip(layers, outputs, strict=True):
             path = out_dir / f"feature_maps_{name}.png"
+            # float32 whatever the run's precision: matplotlib cannot scale bfloat16 arrays
             written[f"feature_maps/{name}"] = plot_feature_maps(
-                images, np.asarray(maps), name, path
+                images, np.asarray(maps, dtype="float32"), name, path
             )
     return written
 
