@@ -184,22 +184,29 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_multi_worker_two_processes_one_run_logged_by_the_chief(tmp_path, mlflow_db):
-    path = recipe(tmp_path)
+def multi_worker(tmp_path, path, *bind, indices=(0, 1), **popen):
+    """``zoo train`` as the workers ``indices`` of one two-worker cluster on loopback;
+    the processes and the cluster's worker addresses."""
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
-    for index in range(2):
+    for index in indices:
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(
             zoo_train(
                 tmp_path,
                 path,
                 "train.distribution = 'multi_worker'",
-                "train.run_name = 'mw'",
-                "train.experiment = 'mw'",
+                *bind,
                 env={"TF_CONFIG": json.dumps(tf_config)},
+                **popen,
             )
         )
+    return procs, workers
+
+
+def test_multi_worker_two_processes_one_run_logged_by_the_chief(tmp_path, mlflow_db):
+    path = recipe(tmp_path)
+    procs, _ = multi_worker(tmp_path, path, "train.run_name = 'mw'", "train.experiment = 'mw'")
     outs = [finish(p) for p in procs]
     for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out[-3000:]
@@ -221,18 +228,10 @@ def test_multi_worker_two_processes_one_run_logged_by_the_chief(tmp_path, mlflow
 
 def lone_worker(tmp_path, *bind, **popen):
     """Worker 0 of a two-worker cluster whose other worker never starts."""
-    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}
-    proc = zoo_train(
-        tmp_path,
-        recipe(tmp_path),
-        "train.distribution = 'multi_worker'",
-        "train.run_name = 'lone'",
-        *bind,
-        env={"TF_CONFIG": json.dumps(tf_config)},
-        **popen,
+    procs, workers = multi_worker(
+        tmp_path, recipe(tmp_path), "train.run_name = 'lone'", *bind, indices=(0,), **popen
     )
-    return proc, workers[1]
+    return procs[0], workers[1]
 
 
 def test_worker_whose_peer_never_starts_says_so_and_exits_2(tmp_path):
@@ -270,19 +269,7 @@ def test_sigterm_stops_a_training_worker_and_its_peer_ends_too(tmp_path):
     chief stops at the next batch (KILLED, resumable) and the other worker, whose peer is
     gone, ends with an error instead of waiting for ever."""
     path = recipe(tmp_path, "train.epochs = 500\n")
-    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    procs = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        procs.append(
-            zoo_train(
-                tmp_path,
-                path,
-                "train.distribution = 'multi_worker'",
-                "train.run_name = 'term'",
-                env={"TF_CONFIG": json.dumps(tf_config)},
-            )
-        )
+    procs, _ = multi_worker(tmp_path, path, "train.run_name = 'term'")
     history = tmp_path / "runs" / "digits" / "term" / "history.csv"
     end = time.monotonic() + DEADLINE_S
     try:
