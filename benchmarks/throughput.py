@@ -13,7 +13,7 @@ the median of the rounds' paired ratios (``ratio_range``: their smallest and lar
 zoo's ResNet-50 is also timed in the peer's layout (``stride_at='1x1'``, the same
 multiply-adds), since its default (torchvision's) does 6% more work.
 
-``auto`` is :func:`zoo.hardware.choose_precision`: where it picks float32 the float32 row is
+``auto`` is :func:`zoo.training.hardware.choose_precision`: where it picks float32 the float32 row is
 the auto row (``auto_picks`` says so), so no model is measured twice for nothing.
 
     nice -n 10 python benchmarks/throughput.py                       # the whole table
@@ -46,7 +46,7 @@ def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy,
     """One CSV row: images/s of ``build()`` under ``policy``, and its size.
 
     One warm-up step at ImageNet sizes (the first call traces; a second costs seconds)."""
-    from zoo.system import measure_model
+    from zoo.cli.system import measure_model
 
     warmup = 1 if shape[0] >= 128 else 2
     m = measure_model(build, shape, 10, batch, policy, seconds, inference=True, warmup=warmup)
@@ -59,7 +59,7 @@ def measure_row(name, family, build, shape, batch, policy, seconds, auto_policy,
 
 def make_row(name, family, model, shape, batch, policy, rates, auto_policy, cpu) -> dict:
     """The CSV row of ``model`` measured at ``rates`` = (training, inference) img/s."""
-    from zoo.stats import count_macs, count_params
+    from zoo.models.stats import count_macs, count_params
 
     train, infer = rates
     return {
@@ -127,7 +127,7 @@ def measure_models(names, args, cpu: str, auto_policy: str, out: Path) -> None:
 
     policies = list(dict.fromkeys(["float32", auto_policy]))
     for name in names:
-        spec = zoo.registry.get_spec(name)
+        spec = zoo.models.registry.get_spec(name)
         shape = tuple(spec.default_input)
         batch = args.big_batch if shape[0] >= 128 else args.batch
         for policy in policies:
@@ -199,7 +199,7 @@ def alternating_rates(models, shape, batch, seconds, rounds, inference=False):
     (tracing is not timed)."""
     import numpy as np
 
-    from zoo.system import timed_steps
+    from zoo.cli.system import timed_steps
 
     rng = np.random.default_rng(0)
     x = rng.random((batch, *shape), dtype=np.float32)
@@ -238,7 +238,7 @@ def pipeline_rows(args, cpu: str) -> list[dict]:
     import time
 
     from zoo import datasets
-    from zoo.system import measure_model, recipe_builder
+    from zoo.cli.system import measure_model, recipe_builder
 
     build, batch, optimizer = recipe_builder("fashion_fast", (28, 28, 1), 10)
     rows = []
@@ -301,7 +301,7 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from zoo.hardware import choose_precision, cpu_info
+    from zoo.training.hardware import choose_precision, cpu_info
 
     info = cpu_info()
     cpu = f"{info['model']} ({info['cores']} cores; {' '.join(info['flags'])})"

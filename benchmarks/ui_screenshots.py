@@ -3,12 +3,12 @@
     nice -n 10 python benchmarks/ui_screenshots.py [--epochs 8] [--out benchmarks/out/screenshots]
 
 Trains a tiny run (the ``digits_cnn`` recipe, a few epochs) into a fresh folder and SQLite
-store, writes its evaluation (``zoo.evaluation``), starts both UIs with ``zoo ui``'s machinery
+store, writes its evaluation (``zoo.analysis.evaluation``), starts both UIs with ``zoo ui``'s machinery
 (loopback, free ports), and saves PNGs of:
 
 - ``mlflow_experiment_untagged.png``: the experiment's page before it is tagged as model
   training (MLflow 3 shows its GenAI overview there);
-- ``mlflow_experiment_charts.png``: the page ``zoo ui`` prints (:func:`zoo.ui.experiment_url`,
+- ``mlflow_experiment_charts.png``: the page ``zoo ui`` prints (:func:`zoo.tracking.servers.experiment_url`,
   which tags the experiment ``mlflow.experimentKind = custom_model_development`` and saves
   zoo's chart view): the training runs beside a chart per metric, in the "Model training"
   view, loss, accuracy and learning rate first;
@@ -84,7 +84,7 @@ def evaluate(run_dir: Path) -> None:
     import keras
 
     import zoo
-    from zoo.evaluation import EVALUATION_DIR, evaluate_classification
+    from zoo.analysis.evaluation import EVALUATION_DIR, evaluate_classification
 
     model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
     data = zoo.datasets.load("digits")
@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import zoo
-    from zoo.ui import serving
+    from zoo.tracking.servers import serving
 
     work = Path(tempfile.mkdtemp(prefix="zoo-screens-"))
     os.chdir(work)
@@ -119,7 +119,7 @@ def main() -> None:
     with serving(store, work / "runs") as (ml, tb):
         from mlflow.tracking import MlflowClient
 
-        from zoo.ui import experiment_url, runs_path
+        from zoo.tracking.servers import experiment_url, runs_path
 
         exp = MlflowClient(tracking_uri=store).get_experiment_by_name("digits").experiment_id
         pages = {"mlflow_experiment_untagged.png": f"{ml.url}/#/experiments/{exp}"}

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from vision_report import append_to_section, machine, write_csv
 
-    from zoo.stats import count_macs, count_params
+    from zoo.models.stats import count_macs, count_params
 
     keras.mixed_precision.set_global_policy(args.precision)
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ import pytest
 
 import zoo
 from zoo.errors import ConfigError, ShapeError
-from zoo.stats import count_params
+from zoo.models.stats import count_params
 
 
 def notop(**kw):

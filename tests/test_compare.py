@@ -136,7 +136,7 @@ def test_compare_is_the_function_and_modules_say_their_job():
     import zoo.comparison
 
     assert zoo.compare is zoo.comparison.compare and inspect.isfunction(zoo.compare)
-    assert zoo.diagnose.diagnose({"loss": [1.0, 0.5]})[0].kind == "too_short"
+    assert zoo.analysis.diagnose.diagnose({"loss": [1.0, 0.5]})[0].kind == "too_short"
     # no module of the package reaches into another's private names
     for name in ("discover", "sides", "table", "plots", "report", "cli"):
         source = inspect.getsource(importlib.import_module(f"zoo.comparison.{name}"))

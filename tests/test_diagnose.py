@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from zoo.diagnose import diagnose
+from zoo.analysis.diagnose import diagnose
 from zoo.errors import ZooError
 
 

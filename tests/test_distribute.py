@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 import zoo
 from tests.procs import TINY_DIGITS, start_zoo
-from zoo.logs import read_tensorboard
+from zoo.tracking.readers import read_tensorboard
 
 # float32 whatever the CPU: bf16 rounds differently with each replica's share of a batch
 TINY = TINY_DIGITS + "train.epochs = 2\ntrain.precision = 'float32'\n"

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 import zoo
 from zoo.errors import ConfigError, UnknownNameError
-from zoo.logs import read_mlflow, read_tensorboard, tensorboard_tags
+from zoo.tracking.readers import read_mlflow, read_tensorboard, tensorboard_tags
 
 TINY = [
     "digits.train_size = 300",
@@ -66,9 +66,9 @@ def test_run_directory_and_mlflow_run_contents(mlflow_db):
     assert set(summary["test_metrics"]) == {"test_loss", "test_accuracy"}
     assert (
         summary["trainable_params"]
-        == zoo.stats.count_params(keras.saving.load_model(run_dir / "checkpoints" / "last.keras"))[
-            0
-        ]
+        == zoo.models.stats.count_params(
+            keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
+        )[0]
     )
     assert summary["wall_time_s"] > 0
 

@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
+from zoo.analysis.evaluation import evaluate_classification, log_images, metric_key
 from zoo.datasets.base import Dataset
-from zoo.evaluation import evaluate_classification, log_images, metric_key
 
 NAMES = ["cat", "dog", "T-shirt/top"]
 TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2])
@@ -83,7 +83,7 @@ def test_per_class_scores_confusion_matrix_and_files(tmp_path):
 
 
 def test_most_confident_wrong_comes_first():
-    from zoo.evaluation import most_confident_wrong, predict
+    from zoo.analysis.evaluation import most_confident_wrong, predict
 
     model, data = tiny_image_case()
     _, true, prob = predict(model, data.test)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zoo.errors import ConfigError, ZooError
-from zoo.hardware import (
+from zoo.training.hardware import (
     POLICIES,
     PrecisionChoice,
     apply_flag_override,
@@ -70,8 +70,8 @@ def test_an_explicit_policy_reads_nothing_from_the_machine(monkeypatch):
     def fail():
         raise AssertionError("the machine was probed")
 
-    monkeypatch.setattr("zoo.hardware.gpu_info", fail)
-    monkeypatch.setattr("zoo.hardware.cpu_info", fail)
+    monkeypatch.setattr("zoo.training.hardware.gpu_info", fail)
+    monkeypatch.setattr("zoo.training.hardware.cpu_info", fail)
     assert choose_precision("float32").policy == "float32"
 
 

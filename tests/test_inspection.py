@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 import zoo
+from zoo.analysis.summary import Field, layer_rows, layer_table, receptive_fields
 from zoo.cli import main as cli
-from zoo.inspection import Field, layer_rows, layer_table, receptive_fields
 
 
 def tiny_stack():
@@ -112,5 +112,5 @@ def test_every_layer_gets_a_row(name):
     rows = layer_rows(model)
     assert [r.name for r in rows] == [layer.name for layer in model.layers]
     assert sum(r.params for r in rows) == model.count_params()
-    assert sum(r.macs for r in rows) == zoo.stats.count_macs(model)
+    assert sum(r.macs for r in rows) == zoo.models.stats.count_macs(model)
     assert rows[-1].field is not None

@@ -37,7 +37,7 @@ from mlflow.tracking import MlflowClient
 import zoo
 from tests.conftest import write_idx
 from zoo.config import list_recipes, resolve_recipe
-from zoo.logs import read_mlflow, read_tensorboard
+from zoo.tracking.readers import read_mlflow, read_tensorboard
 from zoo.training import rundir
 from zoo.training.stops import RunStopped
 
@@ -291,7 +291,7 @@ def test_training_recipes_come_from_the_registry():
 
 REGISTRY_CHECK = """
 import importlib, pkgutil, keras
-from zoo.saving import register_custom_objects
+from zoo.models.saving import register_custom_objects
 register_custom_objects()
 before = set(keras.saving.get_custom_objects())
 import callbacks, zoo

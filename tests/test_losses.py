@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from zoo import losses
 from zoo.errors import UnknownNameError
+from zoo.training import losses
 
 
 def value(name, y_true, y_pred, **kw):

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from callbacks.lr_finder import lr_range_test, smooth, suggest, sweep_rates
 from zoo.cli import main
-from zoo.logs import read_mlflow, read_tensorboard, tensorboard_tags
+from zoo.tracking.readers import read_mlflow, read_tensorboard, tensorboard_tags
 
 
 def test_sweep_is_exponential():

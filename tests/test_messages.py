@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import zoo
-from zoo.startup import START_UP_NOISE, is_noise
+from zoo.cli.startup import START_UP_NOISE, is_noise
 
 TINY = [
     "digits.train_size = 300",
@@ -44,7 +44,7 @@ def test_tensorflow_start_up_lines_are_kept_off_the_output():
 
 
 def test_other_stderr_lines_pass_through(capfd):
-    from zoo.startup import filtered_stderr
+    from zoo.cli.startup import filtered_stderr
 
     with filtered_stderr():
         os.write(2, f"WARNING: {START_UP_NOISE[0]}\n".encode())
@@ -55,7 +55,7 @@ def test_other_stderr_lines_pass_through(capfd):
 
 
 def test_a_failed_cuda_start_is_noise_only_where_no_gpu_was_found(capfd):
-    from zoo.startup import filtered_stderr
+    from zoo.cli.startup import filtered_stderr
 
     line = b"E0000 cuda_platform.cc:52] failed call to cuInit: CUDA error (303)\n"
     for gpus, expected in (([], ""), (["GPU:0"], line.decode())):

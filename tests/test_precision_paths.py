@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 
 from tests.procs import TINY_DIGITS, start_zoo
-from zoo import datasets, evaluation
-from zoo.logs import read_mlflow, read_tensorboard
+from zoo import datasets
+from zoo.analysis import evaluation
+from zoo.tracking.readers import read_mlflow, read_tensorboard
 
 EPOCHS = 2
 
 
 def gpu_decides() -> bool:
-    from zoo.hardware import gpu_info
+    from zoo.training.hardware import gpu_info
 
     return bool(gpu_info())
 

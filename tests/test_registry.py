@@ -36,7 +36,7 @@ def test_register_decorator_adds_a_gin_configurable_model():
     import gin
     from keras import layers
 
-    from zoo.registry import _REGISTRY
+    from zoo.models.registry import _REGISTRY
 
     @zoo.register("tiny_test_model", family="test", default_input=(4,), default_classes=2)
     def tiny_test_model(input_shape=(4,), classes=2, units=3, **_):

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 import zoo
 from tests.procs import start_zoo
 from zoo.cli import main
-from zoo.logs import read_tensorboard
+from zoo.tracking.readers import read_tensorboard
 from zoo.training import rundir
 
 TINY = ["digits.train_size = 300", "cnn.filters = [8]", "cnn.dense_units = [16]"]
@@ -32,7 +32,7 @@ def _one_line_exit_2(capsys, argv: list[str]) -> str:
 
 
 def test_unreachable_tracking_server_is_one_sentence_before_any_work(tmp_path, capsys):
-    from zoo.ui import free_port
+    from zoo.tracking.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     argv = ["train", "digits_cnn", "--bind", f"train.tracking_uri = '{url}'"]
@@ -98,7 +98,7 @@ def test_checkpoints_are_replaced_whole(tmp_path):
 def test_tracking_server_dying_mid_run_does_not_stop_training(tmp_path, capsys):
     import keras
 
-    from zoo.ui import start_mlflow, stop, wait_until_up
+    from zoo.tracking.servers import start_mlflow, stop, wait_until_up
 
     server = start_mlflow(f"sqlite:///{tmp_path / 'server.db'}", log_dir=tmp_path / "server")
     try:

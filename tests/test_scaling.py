@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from zoo.analysis.scaling import exponent, measure, reading
 from zoo.cli import main as cli
-from zoo.scaling import exponent, measure, reading
 
 
 def test_measured_growth_from_28_to_56_pixels():

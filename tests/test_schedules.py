@@ -256,7 +256,7 @@ class Interrupt(keras.callbacks.Callback):
 def test_runner_schedule_plateau_and_resume(tmp_path, mlflow_db):
     from mlflow.tracking import MlflowClient
 
-    from zoo.logs import read_mlflow, read_tensorboard
+    from zoo.tracking.readers import read_mlflow, read_tensorboard
 
     with pytest.raises(KeyboardInterrupt):
         zoo.train("digits_cnn", [*TINY, "train.run_name = 'sched'"], extra_callbacks=[Interrupt()])

@@ -24,7 +24,7 @@ import pytest
 
 import zoo
 from tests.procs import default_signals
-from zoo.ui import STOP_TIMEOUT, answers
+from zoo.tracking.servers import STOP_TIMEOUT, answers
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from zoo.cli import main
-from zoo.hardware import choose_precision
+from zoo.training.hardware import choose_precision
 
 
 def test_system_reports_the_machine_and_the_choice(capsys):
@@ -28,7 +28,7 @@ def test_system_without_measuring_builds_no_model(capsys, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("measured although --seconds 0")
 
-    monkeypatch.setattr("zoo.system.measure_model", fail)
+    monkeypatch.setattr("zoo.cli.system.measure_model", fail)
     assert main(["system", "--seconds", "0"]) == 0
     assert "auto picks" in capsys.readouterr().out
 
@@ -51,6 +51,8 @@ def test_a_bad_policy_to_time_is_a_user_error(capsys):
 
 
 def test_the_module_imports_no_tensorflow():
-    code = "import sys, zoo.system, zoo.hardware; assert 'tensorflow' not in sys.modules"
+    code = (
+        "import sys, zoo.cli.system, zoo.training.hardware; assert 'tensorflow' not in sys.modules"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -12,10 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
+from zoo.analysis.embeddings import embedding_matrix, nearest, read_vectors
 from zoo.datasets.text import fold_indices, read_lines
 from zoo.errors import ConfigError, DataError
 from zoo.models import text_layers  # noqa: F401  (registers the layers for load_model)
-from zoo.text import embedding_matrix, nearest, read_vectors
 
 POS = ["good", "great", "fun", "moving"]
 NEG = ["bad", "awful", "dull", "boring"]
@@ -314,7 +314,7 @@ def test_nearest_words_by_cosine_similarity(tmp_path):
     result = nearest(net, "good", k=3, vocabulary=vocab)
     assert [w for w, _ in result] == ["great", "fine", "bad"]
     assert result[1][1] == pytest.approx(np.sqrt(0.5), rel=1e-5)
-    out = zoo.text.export_projector(net, tmp_path / "proj", vocabulary=vocab)
+    out = zoo.analysis.embeddings.export_projector(net, tmp_path / "proj", vocabulary=vocab)
     assert (out / "metadata.tsv").read_text().split("\n")[:4] == ["good", "great", "bad", "fine"]
     assert (out / "vectors.tsv").read_text().split("\n")[0] == "1\t0"
     assert 'metadata_path: "metadata.tsv"' in (out / "projector_config.pbtxt").read_text()

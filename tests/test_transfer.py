@@ -1,4 +1,4 @@
-"""Freezing, extending and fine-tuning a trained network (zoo.transfer and train.init_from)."""
+"""Freezing, extending and fine-tuning a trained network (zoo.training.transfer and train.init_from)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import transfer
 from zoo.errors import ConfigError
-from zoo.stats import count_params
+from zoo.models.stats import count_params
+from zoo.training import transfer
 
 
 def small_cnn():

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import transfer
 from zoo.errors import ConfigError
+from zoo.training import transfer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["cnn.filters = [4, 8]", "cnn.dense_units = [16]", "train.batch_size = 32"]
@@ -47,7 +47,7 @@ def source(tmp_path_factory):
 def weights(path: Path) -> dict:
     import keras
 
-    import zoo.layer_rates  # noqa: F401  (the fine-tuning optimizer, for loading)
+    import zoo.training.layer_rates  # noqa: F401  (the fine-tuning optimizer, for loading)
 
     model = keras.saving.load_model(path, compile=False)
     return {w.path: np.array(w) for w in model.weights}
@@ -68,7 +68,7 @@ def test_both_phases_on_both_trackers_with_warm_up_and_stage_unfreezing(source):
 
     from zoo.comparison.plots import curves_figure
     from zoo.comparison.report import report_html
-    from zoo.logs import read_tensorboard
+    from zoo.tracking.readers import read_tensorboard
 
     result = tuned(
         source,
@@ -156,7 +156,7 @@ def test_bn_trainable_lets_the_statistics_move(source):
 def test_layer_rate_optimizer_scales_the_step_not_the_gradient():
     import keras
 
-    from zoo.layer_rates import with_layer_rates
+    from zoo.training.layer_rates import with_layer_rates
 
     a, b = keras.Variable(np.zeros(4, "float32")), keras.Variable(np.zeros(4, "float32"))
     b_path = b.path
@@ -213,8 +213,8 @@ def test_preprocessing_layer_matches_the_applications_own(name):
 
     import keras
 
+    from zoo.models.applications import pixel_map
     from zoo.models.layers import ImagePreprocess
-    from zoo.pretrained import pixel_map
 
     builder = getattr(keras.applications, name)
     module = importlib.import_module(builder.__module__)

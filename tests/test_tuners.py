@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 import zoo
 from tuners.space import TuneSettings, hyperband_brackets, parse_space
 from zoo.cli import main as cli
-from zoo.logs import tensorboard_tags
+from zoo.tracking.readers import tensorboard_tags
 
 TINY = """
 include 'digits_cnn.gin'

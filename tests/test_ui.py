@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import zoo.ui as ui
+import zoo.tracking.servers as ui
 from zoo.cli import main as cli
 from zoo.errors import ZooError
 

@@ -14,7 +14,7 @@ import pytest
 
 import zoo
 from zoo.errors import ConfigError, ShapeError
-from zoo.stats import count_macs, count_params
+from zoo.models.stats import count_macs, count_params
 
 VISION_FAMILIES = (
     "alexnet",

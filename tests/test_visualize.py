@@ -7,9 +7,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import zoo
+from zoo.analysis.show import feature_model, visualize
 from zoo.cli import main as cli
 from zoo.errors import ConfigError, UnknownNameError
-from zoo.visualize import feature_model, visualize
 
 TINY = [
     "digits.train_size = 200",

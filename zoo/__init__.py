@@ -12,28 +12,28 @@ from __future__ import annotations
 
 import importlib
 
-from zoo import stats
 from zoo.errors import ZooError
-from zoo.registry import build, get_spec, info, list_models, register
+from zoo.models.registry import build, get_spec, info, list_models, register
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "stats": ("zoo.models.stats", None),
     "train": ("zoo.training.api", "train"),
     "RunResult": ("zoo.training.record", "RunResult"),
     "RunStopped": ("zoo.training.stops", "RunStopped"),
     "training": ("zoo.training", None),
     "tracking": ("zoo.tracking", None),
     "datasets": ("zoo.datasets", None),
-    "losses": ("zoo.losses", None),
+    "losses": ("zoo.training.losses", None),
     "config": ("zoo.config", None),
-    "transfer": ("zoo.transfer", None),
+    "transfer": ("zoo.training.transfer", None),
     "find_lr": ("zoo.training.lr_sweep", "find_lr"),
     "compare": ("zoo.comparison", "compare"),
-    "diagnose": ("zoo.diagnose", None),
+    "diagnose": ("zoo.analysis.diagnose", None),
     "tune": ("tuners.api", "tune"),
     "TuneResult": ("tuners.api", "TuneResult"),
-    "text": ("zoo.text", None),
+    "text": ("zoo.analysis.embeddings", None),
     "cross_validate": ("zoo.training.crossval", "cross_validate"),
 }
 
@@ -50,7 +50,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "ZooError",
-    "stats",
     "build",
     "get_spec",
     "info",

@@ -4,7 +4,7 @@
 twice, from its TensorBoard event files (``runs/<experiment>/<run>/tensorboard``) and from
 the MLflow store recorded in its ``summary.json``, aligns the two by metric and step, prints
 the values side by side with their difference, and diagnoses each run's learning curves in
-words (:mod:`zoo.diagnose`). ``--png`` saves the runs' learning curves in one figure and
+words (:mod:`zoo.analysis.diagnose`). ``--png`` saves the runs' learning curves in one figure and
 ``--html`` a self-contained report (the table, the figure, the hyperparameters side by side,
 each run's evaluation on the test set and the differences between the operative configs).
 

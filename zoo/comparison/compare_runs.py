@@ -57,7 +57,7 @@ def compare(
     """
     import pandas as pd
 
-    from zoo.diagnose import diagnose
+    from zoo.analysis.diagnose import diagnose
 
     targets = [runs] if isinstance(runs, str | Path) else list(runs)
     run_dirs, left_out = survey(targets, experiment, runs_dir)

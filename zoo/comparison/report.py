@@ -106,7 +106,13 @@ def _png(path: Path, alt: str) -> str:
 
 def evaluation_section(label: str, run_dir: str | Path) -> list[str]:
     """A run's per-class table and confusion matrix, when its ``evaluation/`` folder has them."""
-    from zoo.evaluation import CONFUSION_PNG, EVALUATION_DIR, PER_CLASS_CSV, WRONG_MD, WRONG_PNG
+    from zoo.analysis.evaluation import (
+        CONFUSION_PNG,
+        EVALUATION_DIR,
+        PER_CLASS_CSV,
+        WRONG_MD,
+        WRONG_PNG,
+    )
 
     folder = Path(run_dir) / EVALUATION_DIR
     table, matrix = folder / PER_CLASS_CSV, folder / CONFUSION_PNG

@@ -27,7 +27,7 @@ def check_store(uri: str) -> None:
 
 def read_sides(run: RunInfo) -> tuple[dict, dict, dict[str, str]]:
     """The run's series from TensorBoard and from MLflow, and its MLflow params."""
-    from zoo.logs import read_mlflow, read_tensorboard
+    from zoo.tracking.readers import read_mlflow, read_tensorboard
 
     tb_dir = run.run_dir / "tensorboard"
     if not tb_dir.is_dir():

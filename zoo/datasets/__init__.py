@@ -8,66 +8,10 @@ for the final evaluation. Each loader is a gin configurable under its own name, 
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any
-
-import gin
-
+# the loaders register themselves when imported (numpy and gin only: no TensorFlow)
+from zoo.datasets import images, text  # noqa: F401
 from zoo.datasets.base import TARGETS, Dataset, from_arrays, make_targets
-from zoo.errors import unknown
-
-_LOADERS: dict[str, Callable[..., Dataset]] = {}
-_BUILTINS = ("zoo.datasets.images", "zoo.datasets.text")
-_EXTRA_BUILTINS: list[str] = []
-
-
-def register_dataset(name: str | None = None) -> Callable:
-    """Register a loader ``fn(batch_size, target, seed, **kw) -> Dataset`` as a gin configurable."""
-
-    def decorator(fn: Callable) -> Callable:
-        ds_name = name or fn.__name__
-        configured = gin.configurable(ds_name, module="zoo.datasets")(fn)
-        _LOADERS[ds_name] = configured
-        return configured
-
-    return decorator
-
-
-def _load_builtins() -> None:
-    for module in (*_BUILTINS, *_EXTRA_BUILTINS):
-        importlib.import_module(module)
-
-
-def list_datasets() -> list[str]:
-    """Names accepted by :func:`load`."""
-    _load_builtins()
-    return sorted(_LOADERS)
-
-
-def get_loader(name: str) -> Callable[..., Dataset]:
-    """The loader registered as ``name`` (unknown names get suggestions)."""
-    _load_builtins()
-    if name not in _LOADERS:
-        raise unknown("dataset", name, _LOADERS)
-    return _LOADERS[name]
-
-
-def supports_folds(name: str) -> bool:
-    """Whether loader ``name`` takes ``fold`` and ``folds`` (k-fold cross-validation)."""
-    import inspect
-
-    params = inspect.signature(get_loader(name)).parameters
-    return "fold" in params and "folds" in params
-
-
-def load(name: str, **kwargs: Any) -> Dataset:
-    """Load dataset ``name``; keyword arguments win over gin bindings and defaults."""
-    _load_builtins()
-    if name not in _LOADERS:
-        raise unknown("dataset", name, _LOADERS)
-    return _LOADERS[name](**kwargs)
-
+from zoo.datasets.registry import get_loader, list_datasets, load, register_dataset, supports_folds
 
 __all__ = [
     "Dataset",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.datasets import register_dataset
 from zoo.datasets.augment import augment_train
 from zoo.datasets.base import Dataset, check_classes, from_arrays
+from zoo.datasets.registry import register_dataset
 from zoo.errors import DataError
 
 FASHION_CLASSES = [

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from zoo.datasets import register_dataset
 from zoo.datasets.base import (
     TARGETS,
     Dataset,
@@ -32,6 +31,7 @@ from zoo.datasets.base import (
     validation_count,
 )
 from zoo.datasets.images import keras_cache_dir
+from zoo.datasets.registry import register_dataset
 from zoo.errors import ConfigError, DataError
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "kim", "none")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from zoo._lazy import layers
 from zoo.models.blocks import STEMS, check_choice, check_input_size, lrn
 from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
-from zoo.registry import register
+from zoo.models.registry import register
 
 PAPER = "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep Convolutional Neural Networks"
 

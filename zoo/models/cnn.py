@@ -16,7 +16,7 @@ from zoo._lazy import layers
 from zoo.errors import ConfigError, ShapeError
 from zoo.models.blocks import squeeze_excite
 from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
-from zoo.registry import register
+from zoo.models.registry import register
 
 BRIDGES = ("flatten", "global_avg", "global_max")
 POOLS = ("max", "avg", None)

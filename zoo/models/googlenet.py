@@ -29,7 +29,7 @@ from zoo.models.blocks import (
     lrn,
 )
 from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
-from zoo.registry import register
+from zoo.models.registry import register
 
 PAPER = "Szegedy et al. 2015, Going Deeper with Convolutions"
 OUTPUTS = ("main", "aux1", "aux2")

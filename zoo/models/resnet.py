@@ -34,7 +34,7 @@ from zoo.models.blocks import (
     residual_stage,
 )
 from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
-from zoo.registry import register
+from zoo.models.registry import register
 
 RESNET_PAPER = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition"
 SENET_PAPER = "Hu, Shen & Sun 2018, Squeeze-and-Excitation Networks"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from zoo._lazy import keras, layers
 from zoo.errors import ConfigError
 from zoo.models.common import check_top, finish
-from zoo.registry import register
+from zoo.models.registry import register
 
 KIM_MODES = ("rand", "static", "nonstatic", "multichannel")
 DEFAULT_INPUT = (56,)  # the longest MR sentence in tokens (Kim 2014, Table 1: l = 56)
@@ -30,7 +30,7 @@ def _layers():
 
 
 def _pretrained(vectors, vocabulary, vocabulary_size: int, embedding_dim: int, seed: int):
-    from zoo.text.vectors import embedding_matrix
+    from zoo.models.word_vectors import embedding_matrix
 
     if vocabulary is None:
         raise ConfigError(

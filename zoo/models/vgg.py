@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from zoo._lazy import layers
 from zoo.models.blocks import STEMS, batch_norm, check_choice, check_input_size
 from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
-from zoo.registry import register
+from zoo.models.registry import register
 
 PAPER = (
     "Simonyan & Zisserman 2015, Very Deep Convolutional Networks for Large-Scale Image Recognition"

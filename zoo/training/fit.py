@@ -126,8 +126,8 @@ def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, out
 
 def _enter_fine_tuning(setup: Setup, fine: dict, callbacks: list, epochs: int) -> None:
     """Unfreeze, compile with the phase-2 optimizer, and log the boundary."""
-    from zoo import transfer
-    from zoo.stats import count_params
+    from zoo.models.stats import count_params
+    from zoo.training import transfer
     from zoo.training.optimizers import compile_model
 
     transfer.unfreeze_for_fine_tuning(setup.net, fine)

@@ -84,7 +84,7 @@ def make_metrics(names: Sequence[str], target: str) -> list:
 
 def resolve_loss(loss: str, target: str) -> str:
     """The loss name a run uses: ``loss``, or the default for ``target`` when 'auto'."""
-    from zoo import losses
+    from zoo.training import losses
 
     name = losses.DEFAULT_FOR_TARGET.get(target, "mse") if loss == "auto" else loss
     if name not in losses.LOSSES:
@@ -114,8 +114,8 @@ def compile_model(
     with auxiliary classifiers (outputs ``main``, ``aux1``, ``aux2``) gets a loss per output
     weighted as in the paper (0.3 for each auxiliary one) and metrics on ``main`` only.
     ``layer_rates`` (variable path -> multiplier) gives variables their own rates
-    (:mod:`zoo.layer_rates`)."""
-    from zoo import losses
+    (:mod:`zoo.training.layer_rates`)."""
+    from zoo.training import losses
 
     loss = losses.get(loss_name, from_logits=settings.from_logits)
     metrics = make_metrics(settings.metrics, settings.target)
@@ -130,7 +130,7 @@ def compile_model(
         }
     optimizer = make_optimizer(name=optimizer_name(settings.optimizer), learning_rate=learning_rate)
     if layer_rates:
-        from zoo.layer_rates import with_layer_rates
+        from zoo.training.layer_rates import with_layer_rates
 
         optimizer = with_layer_rates(optimizer, layer_rates)
     net.compile(optimizer=optimizer, **extra)

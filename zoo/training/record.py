@@ -63,7 +63,7 @@ def evaluate_classes(
     """A classification run's confusion matrix, per-class precision / recall / F1 and most
     confidently wrong examples: in ``evaluation/``, TensorBoard (the same metric names as
     MLflow, and the pictures) and MLflow (metrics and the folder as artifacts)."""
-    from zoo.evaluation import EVALUATION_DIR, evaluate_classification, log_images
+    from zoo.analysis.evaluation import EVALUATION_DIR, evaluate_classification, log_images
 
     if setup.distribution is not None and not setup.distribution.chief:
         return {}  # the chief alone predicts, prints and writes the evaluation
@@ -92,7 +92,7 @@ class Record:
     """The summary of one run, filled in phase by phase and written however it ends."""
 
     def __init__(self, setup: Setup, run_dir: RunDir | None, options: RunOptions):
-        from zoo.stats import count_params
+        from zoo.models.stats import count_params
 
         self.setup, self.run_dir, self.options = setup, run_dir, options
         self.started = time.time()

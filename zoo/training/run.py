@@ -109,7 +109,7 @@ def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options, rec
                     **{k: v for k, v in per_class.items() if "/" not in k},
                 }
         if vocabulary and run_dir is not None:
-            from zoo.text import log_run_embeddings
+            from zoo.analysis.embeddings import log_run_embeddings
 
             log_run_embeddings(setup.net, vocabulary, run_dir.path, handle)
     return metrics

@@ -102,8 +102,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_names(s: TrainSettings) -> None:
-    from zoo import registry
-    from zoo.losses import LOSSES
+    from zoo.models import registry
+    from zoo.training.losses import LOSSES
 
     for name in ("model", "dataset", "experiment", "optimizer", "loss", "target", "precision"):
         if not isinstance(getattr(s, name), str) or not getattr(s, name):

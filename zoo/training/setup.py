@@ -29,7 +29,7 @@ class Setup:
     data: Any
     net: Any
     loss_name: str
-    precision: Any  # zoo.hardware.PrecisionChoice
+    precision: Any  # zoo.training.hardware.PrecisionChoice
     steps_per_epoch: int
     initial_epoch: int = 0
     operative_config: str = ""
@@ -96,8 +96,8 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
     import keras
 
     from zoo import datasets
-    from zoo.hardware import choose_precision
     from zoo.training import distribute
+    from zoo.training.hardware import choose_precision
 
     dist = distribute.start(settings)  # first: before anything else starts TensorFlow
     choice = choose_precision(settings.precision)
@@ -216,7 +216,7 @@ def _new_model(setup: Setup):
 
     s = setup.settings
     if s.init_from:
-        from zoo import losses, transfer
+        from zoo.training import losses, transfer
 
         net = transfer.prepare(
             s.init_from,
@@ -235,7 +235,7 @@ def _new_model(setup: Setup):
 
 
 def _load_checkpoint(run_dir: RunDir):
-    from zoo.saving import load_model
+    from zoo.models.saving import load_model
     from zoo.training.checkpoints import restore_random_states
 
     net = load_model(run_dir.checkpoints / "last.keras", action="resume")
@@ -246,7 +246,8 @@ def _load_checkpoint(run_dir: RunDir):
 
 def build_model(model: str, data, loss_name: str, from_logits: bool = False):
     """Build registered ``model`` for ``data``: input shape, outputs and output activation."""
-    from zoo import losses, registry
+    from zoo.models import registry
+    from zoo.training import losses
 
     net = registry.build(
         model,
@@ -265,7 +266,7 @@ def _dataset_model_kwargs(model: str, data) -> dict[str, Any]:
     size of a text dataset), restricted to the arguments the builder accepts."""
     import inspect
 
-    from zoo import registry
+    from zoo.models import registry
 
     offered = getattr(data, "extras", {}).get("model_kwargs") or {}
     if not offered:
@@ -286,7 +287,7 @@ def fine_tune_settings(init_from: str | None) -> dict | None:
     """The ``transfer.*`` settings when a transfer run has a fine-tuning phase, else None."""
     if not init_from:
         return None
-    from zoo.transfer import transfer_settings
+    from zoo.training.transfer import transfer_settings
 
     settings = transfer_settings()
     return settings if settings["fine_tune_epochs"] > 0 else None
@@ -310,7 +311,7 @@ def _check_combination(setup: Setup) -> None:
 def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None:
     """The operative config, model summary and params every later phase logs."""
     from zoo.config import operative_params, scalar_params
-    from zoo.stats import count_params
+    from zoo.models.stats import count_params
     from zoo.training.distribute import params as distribution_params
 
     s = setup.settings
@@ -319,7 +320,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
     if run_dir is not None and not run_dir.resumed:
         (run_dir.path / "operative_config.gin").write_text(setup.operative_config)
     setup.model_summary = model_summary(setup.net)
-    from zoo.inspection import layer_table
+    from zoo.analysis.summary import layer_table
 
     setup.layer_table = layer_table(setup.eval_net)
     setup.params = scalar_params(operative_params())

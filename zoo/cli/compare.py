@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Compare runs as TensorBoard and MLflow see them, diagnose their learning curves. "
         "Folders that cannot be compared (a run without MLflow or TensorBoard, a search's or "
@@ -49,7 +49,7 @@ def _disagreement(table, bad) -> str:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def compare_main(args: argparse.Namespace) -> int:
     from zoo.comparison.compare_runs import compare
     from zoo.comparison.table import format_table, problems
 

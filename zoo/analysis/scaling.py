@@ -48,8 +48,8 @@ def _count(layers, kinds: tuple[str, ...]) -> int:
 
 def measure(sizes: Sequence[int] = SIZES, channels: int = 1, classes: int = 10) -> list[Measure]:
     """Build each model of :data:`MODELS` at ``side x side x channels`` for every side."""
-    from zoo.registry import build
-    from zoo.stats import count_macs
+    from zoo.models.registry import build
+    from zoo.models.stats import count_macs
 
     rows = []
     for label, (name, knobs) in MODELS.items():

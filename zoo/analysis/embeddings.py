@@ -1,7 +1,7 @@
 """Looking inside word embeddings: nearest neighbours and TensorBoard's embedding projector.
 
-    zoo.text.nearest("runs/mr/kim/", "good", k=5)        # a run dir, a .keras file or a Model
-    zoo.text.export_projector("runs/mr/kim/")             # vectors.tsv + metadata.tsv + config
+    zoo.analysis.embeddings.nearest("runs/mr/kim/", "good", k=5)        # a run dir, a .keras file or a Model
+    zoo.analysis.embeddings.export_projector("runs/mr/kim/")             # vectors.tsv + metadata.tsv + config
 
 A text run (``zoo train mr_kim_cnn``) writes ``vocabulary.txt`` beside its checkpoints and
 exports the projector files into its ``tensorboard/`` folder (and to MLflow under
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ConfigError
-from zoo.text.vectors import Vectors, embedding_matrix, read_vectors
+from zoo.models.word_vectors import Vectors, embedding_matrix, read_vectors
 
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 
@@ -36,7 +36,7 @@ def load_model_and_vocabulary(source: Any):
 
     A run dir gives its ``vocabulary.txt`` and its best checkpoint (else its last one).
     """
-    from zoo.saving import load_model
+    from zoo.models.saving import load_model
 
     vocabulary = None
     run_dir = _run_dir(source)

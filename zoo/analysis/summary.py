@@ -140,7 +140,7 @@ def receptive_fields(model) -> dict[str, Field | None]:
 
 def layer_rows(model) -> list[LayerRow]:
     """One :class:`LayerRow` per layer of a built model, in the model's order."""
-    from zoo.stats import count_macs, layer_macs
+    from zoo.models.stats import count_macs, layer_macs
 
     fields = receptive_fields(model)
     rows = []
@@ -182,7 +182,7 @@ def _rebuilt(model, shape: Sequence[int]):
 
 def models_at(model, input_shapes: Iterable[Sequence[int]] | None = None) -> list:
     """``model`` (a keras Model or a registered name) built at each of ``input_shapes``."""
-    from zoo.registry import build, get_spec
+    from zoo.models.registry import build, get_spec
 
     shapes = [tuple(int(d) for d in s) for s in input_shapes or []]
     if isinstance(model, str):
@@ -259,6 +259,6 @@ def load_run_model(run_dir, checkpoint: str = "last"):
     path = Path(run_dir) / "checkpoints" / f"{checkpoint}.keras"
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: give a run directory with {checkpoint}.keras.")
-    from zoo.saving import load_model
+    from zoo.models.saving import load_model
 
     return load_model(path, compile=False)

@@ -1,6 +1,8 @@
 """The ``zoo`` command. Exit codes: 0 success, 2 user error (one line on stderr), 1 internal.
 
-Each sub-command lives in a module with ``add_arguments(parser)`` and ``main(args) -> int``;
+Each command group is a module of this package (``models``: list and info; ``train``: train
+and find-lr; ``tune``; ``analysis``: summary, scaling, show and nearest; ``compare``; ``ui``;
+``system``) with ``add_<command>_arguments(parser)`` and ``<command>_main(args) -> int``;
 those modules import nothing heavy at import time, so ``zoo --help`` and ``zoo list`` stay
 fast and never import TensorFlow.
 """
@@ -14,19 +16,19 @@ import traceback
 
 # command -> (module, one-line help). Modules are imported to build their parsers.
 COMMANDS = {
-    "list": ("zoo.commands", "list registered models (shell-style PATTERN), datasets or recipes"),
-    "info": ("zoo.commands", "family, paper, parameters and multiply-adds of a model"),
-    "train": ("zoo.commands", "train a recipe (file or bundled name) with --bind overrides"),
-    "tune": ("tuners.cli", "search hyperparameters of a recipe with keras-tuner or Ray Tune"),
-    "find-lr": ("zoo.training.lr_sweep", "learning-rate range test: sweep, plot, suggested rate"),
-    "compare": ("zoo.comparison.cli", "compare runs as read from TensorBoard and from MLflow"),
-    "ui": ("zoo.ui", "start TensorBoard and MLflow's UI on this project's runs"),
-    "nearest": ("zoo.commands", "a text run's nearest words by embedding cosine similarity"),
-    "summary": ("zoo.inspection_cli", "per layer: shape, params, mult-adds, receptive field"),
-    "scaling": ("zoo.inspection_cli", "params and mult-adds of mlp and cnn as the input grows"),
-    "show": ("zoo.inspection_cli", "a trained CNN's first-layer filters and feature maps"),
+    "list": ("zoo.cli.models", "list registered models (shell-style PATTERN), datasets or recipes"),
+    "info": ("zoo.cli.models", "family, paper, parameters and multiply-adds of a model"),
+    "train": ("zoo.cli.train", "train a recipe (file or bundled name) with --bind overrides"),
+    "tune": ("zoo.cli.tune", "search hyperparameters of a recipe with keras-tuner or Ray Tune"),
+    "find-lr": ("zoo.cli.train", "learning-rate range test: sweep, plot, suggested rate"),
+    "compare": ("zoo.cli.compare", "compare runs as read from TensorBoard and from MLflow"),
+    "ui": ("zoo.cli.ui", "start TensorBoard and MLflow's UI on this project's runs"),
+    "nearest": ("zoo.cli.analysis", "a text run's nearest words by embedding cosine similarity"),
+    "summary": ("zoo.cli.analysis", "per layer: shape, params, mult-adds, receptive field"),
+    "scaling": ("zoo.cli.analysis", "params and mult-adds of mlp and cnn as the input grows"),
+    "show": ("zoo.cli.analysis", "a trained CNN's first-layer filters and feature maps"),
     "system": (
-        "zoo.system",
+        "zoo.cli.system",
         "CPU, GPUs, versions, the precision 'auto' picks and why, a speed test",
     ),
 }
@@ -69,10 +71,10 @@ def _handlers(name: str):
     except ModuleNotFoundError as exc:
         return _missing_module(name, exc)
     func = name.replace("-", "_")
-    add = getattr(module, f"add_{func}_arguments", None) or getattr(module, "add_arguments", None)
-    run = getattr(module, f"{func}_main", None) or getattr(module, "main", None)
+    add = getattr(module, f"add_{func}_arguments", None)
+    run = getattr(module, f"{func}_main", None)
     if add is None or run is None:
-        raise RuntimeError(f"{module_name} has no add_arguments/main for zoo {name}")
+        raise RuntimeError(f"{module_name} has no add_{func}_arguments/{func}_main for zoo {name}")
     return add, run, None
 
 
@@ -96,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from zoo.cli.startup import quiet_tensorflow_start
     from zoo.errors import ZooError, first_line
-    from zoo.startup import quiet_tensorflow_start
 
     quiet_tensorflow_start()
 

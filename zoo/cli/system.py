@@ -26,7 +26,7 @@ QUICKSTART = "fashion_cnn"
 QUICKSTART_INPUT = (28, 28, 1)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_system_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seconds",
         type=float,
@@ -121,8 +121,8 @@ def recipe_builder(
     """
     import gin
 
-    from zoo import registry
     from zoo.config import parse
+    from zoo.models import registry
 
     parse(recipe, bindings)
     try:
@@ -191,9 +191,9 @@ def _measure_lines(
     return lines
 
 
-def main(args: argparse.Namespace) -> int:
+def system_main(args: argparse.Namespace) -> int:
     from zoo.errors import ConfigError
-    from zoo.hardware import choose_precision, cpu_info, gpu_info
+    from zoo.training.hardware import choose_precision, cpu_info, gpu_info
 
     if args.seconds < 0 or (args.batch_size is not None and args.batch_size < 1):
         raise ConfigError("--seconds must be 0 or more and --batch-size at least 1.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from zoo.cli_args import input_shape
+from zoo.cli.args import input_shape
 from zoo.errors import ConfigError
 
 
@@ -26,7 +26,7 @@ def add_summary_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def summary_main(args: argparse.Namespace) -> int:
-    from zoo.inspection import layer_table, load_run_model
+    from zoo.analysis.summary import layer_table, load_run_model
 
     source = args.model
     if Path(source).is_dir():
@@ -51,7 +51,7 @@ def add_scaling_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def scaling_main(args: argparse.Namespace) -> int:
-    from zoo.scaling import measure, plot, reading, table
+    from zoo.analysis.scaling import measure, plot, reading, table
 
     sizes = sorted(set(args.sizes))
     if len(sizes) < 2 or sizes[0] < 8 or args.channels < 1:
@@ -82,7 +82,7 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def show_main(args: argparse.Namespace) -> int:
-    from zoo.visualize import show_run
+    from zoo.analysis.show import show_run
 
     if args.images < 1:
         raise ConfigError(f"--images must be at least 1, not {args.images}.")
@@ -96,4 +96,31 @@ def show_main(args: argparse.Namespace) -> int:
     )
     for path in written.values():
         print(path)
+    return 0
+
+
+def add_nearest_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "run",
+        help="a text run's directory: runs/<experiment>/<run>, or a fold-NN folder of a k-fold run",
+    )
+    p.add_argument("words", nargs="+", help="the word(s) to look up")
+    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+
+
+def nearest_main(args: argparse.Namespace) -> int:
+    from zoo.analysis.embeddings import load_model_and_vocabulary, nearest
+
+    if args.k < 1:
+        raise ConfigError(f"-k must be at least 1, not {args.k}.")
+    model, vocabulary = load_model_and_vocabulary(args.run)  # once for all the words
+    if vocabulary is None:
+        raise ConfigError(
+            f"{args.run} has no vocabulary.txt beside it: give a text run's directory."
+        )
+    found = {w: nearest(model, w, k=args.k, vocabulary=vocabulary) for w in args.words}
+    for word, neighbours in found.items():
+        print(word)
+        for neighbour, score in neighbours:
+            print(f"  {score:6.3f}  {neighbour}")
     return 0

@@ -4,7 +4,7 @@ The usual recipe (Yosinski et al. 2014, "How transferable are features in deep n
 networks?"; the Keras transfer-learning guide):
 
 1. take a network trained on a related task (``load_base``: a ``.keras`` file or a run dir;
-   or a keras.applications model with ImageNet weights, :mod:`zoo.pretrained`),
+   or a keras.applications model with ImageNet weights, :mod:`zoo.models.applications`),
 2. cut its head off and ``extend`` it with a new head for the new classes,
 3. ``freeze`` the base and train the head only (a few epochs, normal learning rate),
 4. ``unfreeze`` the top of the base and fine-tune everything with a learning rate ~10x lower.
@@ -13,7 +13,7 @@ Batch-norm layers stay frozen, in inference mode, in both phases unless
 ``transfer.bn_trainable`` (their statistics came from the source data; updating them from
 small new batches destroys what was learned). Fine-tuning can unfreeze named stages only
 (``unfreeze_stages``), warm up (``fine_tune_warmup_epochs``) and give earlier stages lower
-rates (``layer_decay``; Howard & Ruder 2018, :mod:`zoo.layer_rates`).
+rates (``layer_decay``; Howard & Ruder 2018, :mod:`zoo.training.layer_rates`).
 
 From a recipe: ``train.init_from = 'runs/x/y'`` plus ``transfer.*`` bindings (see
 ``recipes/transfer_fashion.gin`` and ``recipes/digits_transfer.gin``).
@@ -41,7 +41,7 @@ def load_base(source: str | Path, which: str = "best"):
         raise ConfigError(
             f"No trained model at {path}: give a .keras file or a run directory with checkpoints/."
         )
-    from zoo.saving import load_model
+    from zoo.models.saving import load_model
 
     return load_model(path, compile=False)
 
@@ -145,7 +145,7 @@ def extend(
 
 def trainable_report(model) -> str:
     """One line: how many parameters are trainable now (useful before and after freezing)."""
-    from zoo.stats import count_params
+    from zoo.models.stats import count_params
 
     trainable, frozen = count_params(model)
     return f"{trainable:,} trainable / {frozen:,} frozen parameters"
@@ -303,7 +303,7 @@ def prepare(
 ):
     """Load ``source`` (a run, a ``.keras`` file or ``keras.applications.<Name>``), cut and
     extend it for ``classes``, freeze as ``settings`` say."""
-    from zoo import pretrained
+    from zoo.models import applications as pretrained
 
     if pretrained.is_application(str(source)):
         if input_shape is None:

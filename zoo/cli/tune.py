@@ -7,7 +7,7 @@ import argparse
 from tuners.space import ALGORITHMS, BACKENDS, SCHEDULERS, SEARCHERS
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="a tuning recipe: a .gin file or a bundled recipe name")
     parser.add_argument(
         "--backend", choices=BACKENDS, help="keras-tuner (default) or ray (tune.backend)"
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def tune_main(args: argparse.Namespace) -> int:
     from tuners.api import tune
 
     overrides = {

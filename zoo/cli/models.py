@@ -1,10 +1,10 @@
-"""The ``zoo list``, ``info``, ``train`` and ``nearest`` commands (no TensorFlow at import time)."""
+"""The ``zoo list`` and ``zoo info`` commands: the model registry from the shell."""
 
 from __future__ import annotations
 
 import argparse
 
-from zoo.cli_args import add_recipe_arguments, input_shape
+from zoo.cli.args import input_shape
 from zoo.errors import ConfigError
 
 
@@ -30,7 +30,7 @@ def list_main(args: argparse.Namespace) -> int:
 
         print("\n".join(n for n in list_datasets() if fnmatch.fnmatchcase(n, args.pattern)))
         return 0
-    from zoo.registry import get_spec, list_models
+    from zoo.models.registry import get_spec, list_models
 
     names = list_models(args.pattern, family=args.family)
     if not names:
@@ -64,7 +64,7 @@ def _human(n: int) -> str:
 
 
 def info_main(args: argparse.Namespace) -> int:
-    from zoo.registry import get_spec, info
+    from zoo.models.registry import get_spec, info
 
     spec = get_spec(args.name)  # unknown names fail before TensorFlow is imported
     shapes = args.input_shape or [spec.default_input or None]
@@ -84,74 +84,4 @@ def info_main(args: argparse.Namespace) -> int:
     for key, value in spec.reference.items():
         shown = f"{value:,}" if isinstance(value, int) else value
         print(f"  reference     {key}: {shown}")
-    return 0
-
-
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    add_recipe_arguments(p, optional=True)
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="RUN_DIR",
-        help="continue a stopped run with its own settings: RUN_DIR (zoo train --resume "
-        "runs/fashion/r1), or the recipe's train.run_name, else its experiment's newest run",
-    )
-    p.add_argument(
-        "--folds",
-        type=int,
-        metavar="K",
-        help="k-fold cross-validation: one nested run per fold, mean and std in the parent "
-        "(same as --bind train.folds=K)",
-    )
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="validate the recipe, load the data and build the model; train nothing",
-    )
-
-
-def train_main(args: argparse.Namespace) -> int:
-    from zoo.training.api import check, train
-
-    bindings = list(args.bind)
-    if args.recipe is None and not isinstance(args.resume, str):
-        raise ConfigError(
-            "zoo train needs a recipe (zoo list --recipes), or --resume RUN_DIR to continue a run."
-        )
-    if args.check:
-        setup = check(args.recipe, bindings)
-        print(f"recipe OK: {setup.settings.model} on {setup.settings.dataset}; nothing trained.")
-        return 0
-    if args.folds:
-        bindings.append(f"train.folds = {int(args.folds)}")
-    result = train(args.recipe, bindings, resume=args.resume)
-    return 0 if result.status == "FINISHED" else 1
-
-
-def add_nearest_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "run",
-        help="a text run's directory: runs/<experiment>/<run>, or a fold-NN folder of a k-fold run",
-    )
-    p.add_argument("words", nargs="+", help="the word(s) to look up")
-    p.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
-
-
-def nearest_main(args: argparse.Namespace) -> int:
-    from zoo.text import load_model_and_vocabulary, nearest
-
-    if args.k < 1:
-        raise ConfigError(f"-k must be at least 1, not {args.k}.")
-    model, vocabulary = load_model_and_vocabulary(args.run)  # once for all the words
-    if vocabulary is None:
-        raise ConfigError(
-            f"{args.run} has no vocabulary.txt beside it: give a text run's directory."
-        )
-    found = {w: nearest(model, w, k=args.k, vocabulary=vocabulary) for w in args.words}
-    for word, neighbours in found.items():
-        print(word)
-        for neighbour, score in neighbours:
-            print(f"  {score:6.3f}  {neighbour}")
     return 0

@@ -16,7 +16,6 @@ The pieces (:func:`start_mlflow`, :func:`start_tensorboard`, :func:`wait_until_u
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -473,84 +472,3 @@ def experiment_url(server: Server, store: str, experiment: str | None) -> str:
     mark_training_experiments(store, [experiment])
     view = save_chart_view(store, found.experiment_id)
     return server.url + runs_path(found.experiment_id, charts=True, view=view)
-
-
-# -- the command -------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", default="runs", help="TensorBoard's log folder (runs)")
-    parser.add_argument("--experiment", help="show this experiment only")
-    parser.add_argument(
-        "--tracking-uri",
-        help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
-    )
-    parser.add_argument("--mlflow-port", type=int, help="default: a free port")
-    parser.add_argument("--tensorboard-port", type=int, help="default: a free port")
-    parser.add_argument(
-        "--timeout", type=float, default=180.0, help="seconds to wait for both to answer (180)"
-    )
-
-
-class _Stopped(KeyboardInterrupt):
-    """zoo ui was asked to stop (SIGINT, SIGTERM or SIGHUP)."""
-
-
-@contextlib.contextmanager
-def _stop_on_signals():
-    """SIGINT, SIGTERM and SIGHUP stop zoo ui and both servers, whatever disposition it
-    inherited (a shell's background job starts with SIGINT ignored; SIGTERM raises nothing by
-    default)."""
-
-    def handle(signum, frame):
-        raise _Stopped(signal.Signals(signum).name)
-
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    previous = {n: signal.signal(getattr(signal, n), handle) for n in names if hasattr(signal, n)}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
-
-
-def main(args: argparse.Namespace) -> int:
-    runs_dir = Path(args.runs_dir)
-    logdir = runs_dir / args.experiment if args.experiment else runs_dir
-    if not logdir.is_dir():
-        raise ZooError(f"No runs in {logdir}: train one first (zoo train RECIPE).")
-    uri = store_uri(args.tracking_uri)
-    print(f"starting MLflow ({uri}) and TensorBoard ({logdir}) ...", flush=True)
-    try:
-        with (
-            _stop_on_signals(),
-            serving(
-                uri,
-                logdir,
-                mlflow_port=args.mlflow_port,
-                tensorboard_port=args.tensorboard_port,
-                timeout=args.timeout,
-            ) as (ml, tb),
-        ):
-            experiment = args.experiment
-            if not experiment:  # zoo's experiments are the folders of runs_dir
-                names = sorted(p.name for p in runs_dir.iterdir() if p.is_dir())
-                mark_training_experiments(uri, names)
-                experiment = most_recent_experiment(uri, names)
-                if experiment:
-                    print(f"experiment:  {experiment} (the most recently active one)", flush=True)
-            print(f"MLflow:      {experiment_url(ml, uri, experiment)}", flush=True)
-            print(f"TensorBoard: {tb.url}/", flush=True)
-            print("Ctrl-C (or SIGTERM) stops both.", flush=True)
-            while True:
-                for server in (ml, tb):
-                    if server.process is not None and server.process.poll() is not None:
-                        print(
-                            f"zoo ui: {server.name} exited with code "
-                            f"{server.process.returncode}; stopping the other. Its log ends "
-                            f"with:\n{server.log_tail()}",
-                            file=sys.stderr,
-                        )
-                        return 1
-                time.sleep(0.5)
-    except KeyboardInterrupt:
-        print("stopped MLflow and TensorBoard.", flush=True)
-        return 0

@@ -368,8 +368,8 @@ def diagnose(
     """Diagnose one run from its per-epoch ``history``: the verdict, then any note.
 
     ``history`` maps metric names to per-epoch values, as lists (``history.csv``,
-    ``RunResult.history``) or as ``{step: value}`` (:func:`zoo.logs.read_tensorboard`,
-    :func:`zoo.logs.read_mlflow`). Thresholds (keywords, defaults in :class:`Thresholds`):
+    ``RunResult.history``) or as ``{step: value}`` (:func:`zoo.tracking.readers.read_tensorboard`,
+    :func:`zoo.tracking.readers.read_mlflow`). Thresholds (keywords, defaults in :class:`Thresholds`):
 
     - ``min_epochs`` (3): fewer epochs give the verdict ``too_short``;
     - ``diverge_ratio`` (0.5): the training loss rose this fraction above its best so far and

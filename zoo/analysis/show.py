@@ -165,7 +165,7 @@ def log_to_run(run_dir: Path, images: dict[str, Path]) -> list[str]:
     where each went, in words."""
     import tensorflow as tf
 
-    from zoo.evaluation import log_images
+    from zoo.analysis.evaluation import log_images
 
     writer = tf.summary.create_file_writer(str(run_dir / "tensorboard" / SHOW_DIR))
     log_images(writer, images, step=0)
@@ -196,7 +196,7 @@ def show_run(
 ) -> dict[str, Path]:
     """Filters and feature maps of a run's model on ``count`` of its test images, as PNGs in
     ``<run>/show/`` and (``log``) in TensorBoard and MLflow; ``{name: path}``."""
-    from zoo.inspection import load_run_model
+    from zoo.analysis.summary import load_run_model
 
     run_dir = Path(run_dir)
     if not (run_dir / "summary.json").is_file():

@@ -8,7 +8,6 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import fnmatch
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,14 +33,6 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("zoo.models")
 
 
 def register(
@@ -90,7 +81,6 @@ def list_models(
     exclude: str | Iterable[str] = (),
 ) -> list[str]:
     """Registered model names matching shell-style ``pattern`` (timm's ``list_models``)."""
-    _load_builtins()
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     excludes = [exclude] if isinstance(exclude, str) else list(exclude)
     names = []
@@ -109,7 +99,6 @@ def list_models(
 
 def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` of a registered model; unknown names suggest the closest ones."""
-    _load_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -123,7 +112,7 @@ def build(name: str, **overrides: Any):
 
 def info(name: str, input_shape: Iterable[int] | None = None, **overrides: Any) -> dict:
     """Family, paper, parameter counts and multiply-adds of a model at an input size."""
-    from zoo.stats import count_macs, count_params
+    from zoo.models.stats import count_macs, count_params
 
     spec = get_spec(name)
     shape = tuple(input_shape) if input_shape is not None else spec.default_input

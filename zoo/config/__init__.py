@@ -22,7 +22,7 @@ CONFIGURABLE_MODULES = [
     "zoo.training.settings",
     "zoo.training.optimizers",
     "zoo.training.distribute",
-    "zoo.transfer",
+    "zoo.training.transfer",
     "callbacks.schedule_config",
 ]
 # Other installed packages add theirs through this entry-point group (``tuners`` registers
@@ -229,7 +229,7 @@ def parse(
             gin.parse_config(b)
         except Exception as exc:  # gin's parser raises many kinds; all mean "fix the text"
             raise _binding_error(exc, b) from None
-    from zoo.validation import check_bindings
+    from zoo.config.validation import check_bindings
 
     check_bindings()
     return path

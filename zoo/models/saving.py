@@ -19,7 +19,7 @@ from zoo.errors import ConfigError
 # importing all of zoo and callbacks registers nothing this list does not)
 REGISTERING_MODULES = (
     "callbacks.schedules",  # learning-rate schedules, kept in the optimizer
-    "zoo.layer_rates",  # optimizers with layer-wise rates (a fine-tuning phase)
+    "zoo.training.layer_rates",  # optimizers with layer-wise rates (a fine-tuning phase)
     "zoo.models.layers",  # LocalResponseNormalization, ImagePreprocess
     "zoo.models.text_layers",  # the text models' embedding and encoder layers
 )
@@ -30,7 +30,7 @@ def register_custom_objects() -> None:
     (defined on first use)."""
     for name in REGISTERING_MODULES:
         importlib.import_module(name)
-    from zoo import losses
+    from zoo.training import losses
 
     losses.get("nll")  # defines and registers RootMeanSquaredError and NegativeLogLikelihood
 
