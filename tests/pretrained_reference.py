@@ -63,7 +63,12 @@ def zoo_logits(reference: dict) -> np.ndarray:
 
     keras.mixed_precision.set_global_policy("float32")
     n, c, h, w = reference["input_shape"]
-    model = zoo.build(reference["model"], input_shape=(h, w, c), classifier_activation=None)
+    model = zoo.build(
+        reference["model"],
+        input_shape=(h, w, c),
+        classifier_activation=None,
+        **reference.get("build", {}),
+    )
     load_state_dict(model, random_state_dict(reference["manifest"], reference["seed"]))
     x = random_input(reference["input_shape"], reference["seed"]).transpose(0, 2, 3, 1)
     return np.asarray(model(x, training=False), np.float32)

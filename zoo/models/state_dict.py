@@ -165,11 +165,7 @@ def _flatten_dense(height: int, width: int):
         channels = a.size // (out * height * width)
         return a.reshape(out, channels, height, width).transpose(2, 3, 1, 0).reshape(-1, out)
 
-    def expect(shape):
-        rows, out = shape
-        return (out, rows)
-
-    return convert, expect
+    return convert
 
 
 def _inverse_shape(kind, shape):
@@ -177,7 +173,7 @@ def _inverse_shape(kind, shape):
     if kind == "conv":
         h, w, i, o = shape
         return (o, i, h, w)
-    if kind == "dense":
+    if kind == "dense" or isinstance(kind, tuple):
         return tuple(reversed(shape))
     return tuple(shape)
 
@@ -277,7 +273,7 @@ def _convert(kind, array):
     if kind == "dense":
         return _dense(array)
     if isinstance(kind, tuple):
-        return _flatten_dense(kind[1], kind[2])[0](array)
+        return _flatten_dense(kind[1], kind[2])(array)
     return array
 
 
@@ -306,14 +302,14 @@ def load_state_dict(model, state: dict, *, source: str = "the state dict") -> No
                 raise ConfigError(
                     f"{source} has no {key!r}, which {model.name}'s layer {layer.name!r} needs."
                 )
-            value = _convert(kind, state[key])
-            if tuple(value.shape) != tuple(variable.shape):
+            needed = _inverse_shape(kind, tuple(variable.shape))
+            if tuple(state[key].shape) not in (needed, needed + (1, 1)):
                 raise ConfigError(
                     f"{source}: {key!r} has shape {tuple(state[key].shape)}, but "
-                    f"{model.name}'s layer {layer.name!r} needs "
-                    f"{_inverse_shape(kind, tuple(variable.shape))} (a different model or input size?)."
+                    f"{model.name}'s layer {layer.name!r} needs {needed} (a different model "
+                    "or input size?)."
                 )
-            values.append(value.astype(np.float32))
+            values.append(_convert(kind, state[key]).astype(np.float32))
             used.add(key)
         assignments.append((layer, values))
     for key in state:
