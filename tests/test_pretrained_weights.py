@@ -87,6 +87,28 @@ def test_a_new_head_or_no_head_loads_everything_but_the_classifier(tmp_path):
     assert model.output_shape == (None, 512)
 
 
+def test_vgg_fc1_rows_move_from_chw_to_hwc_order(tmp_path):
+    from safetensors.numpy import save_file
+
+    import zoo
+
+    vgg = load_reference(reference_path("vgg11_bn"))  # fc1 after a 2x2x512 map
+    state = random_state_dict(vgg["manifest"], vgg["seed"])
+    path = tmp_path / "vgg11_bn.safetensors"
+    save_file(state, str(path))
+    model = zoo.build(
+        "vgg11_bn", weights=str(path), input_shape=(64, 64, 3), fc_units=(64, 64), classes=5
+    )
+    kernel = np.asarray(model.get_layer("fc1").kernel)  # rows in (h, w, c) order
+    torch_rows = state["classifier.0.weight"].T  # rows in (c, h, w) order
+    for h, w, c in [(0, 0, 0), (0, 1, 0), (1, 0, 7), (1, 1, 511)]:
+        np.testing.assert_array_equal(kernel[(h * 2 + w) * 512 + c], torch_rows[c * 4 + h * 2 + w])
+    np.testing.assert_array_equal(
+        np.asarray(model.get_layer("fc2").kernel), state["classifier.3.weight"].T
+    )
+    assert model.get_layer("predictions").kernel.shape == (64, 5)
+
+
 def test_keys_and_shapes_that_do_not_fit_name_the_first_mismatch(tmp_path):
     from safetensors.numpy import save_file
 
