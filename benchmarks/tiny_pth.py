@@ -1,4 +1,4 @@
-"""Write tests/data/pretrained/tiny_state_dict.pth with torch: the layouts zoo's reader of
+"""Write tests/data/pretrained/tiny_state_dict.pth (and _legacy.pth, the old format) with torch: the layouts zoo's reader of
 .pth archives must handle (float32, float16, bfloat16, int64 scalar, a transposed view, a
 slice at an offset of a shared storage). Values come from numpy's generator with seed 7, so
 the test recomputes them without torch."""
@@ -20,4 +20,7 @@ state = {
 }
 out = Path(__file__).resolve().parents[1] / "tests" / "data" / "pretrained" / "tiny_state_dict.pth"
 torch.save(state, out)
-print(out, out.stat().st_size, "bytes")
+legacy = out.with_name("tiny_state_dict_legacy.pth")  # PyTorch's pre-1.6 format
+torch.save(state, legacy, _use_new_zipfile_serialization=False)
+for path in (out, legacy):
+    print(path, path.stat().st_size, "bytes")

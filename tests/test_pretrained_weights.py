@@ -146,8 +146,9 @@ def _bfloat16(values: np.ndarray) -> np.ndarray:
     return rounded.astype(np.uint32).view(np.float32)
 
 
-def test_pth_archives_are_read_without_torch():
-    state = read_state_dict(DATA / "tiny_state_dict.pth")  # written by benchmarks/tiny_pth.py
+@pytest.mark.parametrize("file", ["tiny_state_dict.pth", "tiny_state_dict_legacy.pth"])
+def test_pth_files_are_read_without_torch(file):
+    state = read_state_dict(DATA / file)  # written by benchmarks/tiny_pth.py
     rng = np.random.default_rng(7)
     base = rng.standard_normal((4, 6)).astype(np.float32)
     np.testing.assert_array_equal(

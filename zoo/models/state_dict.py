@@ -2,9 +2,8 @@
 
 A state dict is ``{name: array}`` in PyTorch's layouts. It is read with numpy only: a
 ``.safetensors`` file with the ``safetensors`` package, a ``.pth`` zip archive with a
-restricted unpickler that rebuilds tensors and nothing else (no code of the file runs);
-the old non-zip ``.pth`` format goes through ``torch.load(weights_only=True)`` when torch is
-installed. :func:`torch_plan` maps every weight of a zoo model to a key of that dict, with
+restricted unpickler that rebuilds tensors and nothing else (no code of the file runs),
+in PyTorch's zip format (since 1.6) and its older one alike: torch is never needed. :func:`torch_plan` maps every weight of a zoo model to a key of that dict, with
 the transform it needs (conv ``(out, in, h, w) -> (h, w, in, out)``, dense ``(out, in) ->
 (in, out)``, and VGG's first fc layer from torchvision's (C, H, W) flatten order to Keras'
 (H, W, C) order); :func:`load_state_dict` checks keys and shapes and assigns.
@@ -27,6 +26,7 @@ STATE_DICT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # the Keras variables of each layer kind, in layer.weights order, and their PyTorch names
 BN_NAMES = ("weight", "bias", "running_mean", "running_var")
 HEAD_PREFIXES = ("fc.", "classifier.", "head.fc.")
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
 def is_state_dict_file(path) -> bool:
@@ -54,34 +54,64 @@ class _StorageType:
         self.name = name
 
 
-def _rebuild_tensor(storage, offset, size, stride, *_):
-    if not size:
-        return storage[offset].copy()
-    item = storage.itemsize
-    view = np.lib.stride_tricks.as_strided(
-        storage[offset:], shape=tuple(size), strides=tuple(s * item for s in stride)
-    )
-    return np.array(view)
+class _Storage:
+    """A torch storage: its element type and, once read, its raw little-endian bytes."""
+
+    def __init__(self, type_name: str, raw: bytes | None = None):
+        self.dtype = _STORAGE_DTYPES[type_name]
+        self.raw = raw
+
+    def array(self) -> np.ndarray:
+        if self.dtype == "bfloat16":  # numpy has none: widen the 16 bits to float32
+            return (np.frombuffer(self.raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+        return np.frombuffer(self.raw, np.dtype(self.dtype).newbyteorder("<"))
+
+
+class _Tensor:
+    """A tensor to rebuild once its storage's bytes are known (the old format stores them
+    after the pickle)."""
+
+    def __init__(self, storage: _Storage, offset: int, size, stride, *_):
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
+
+    def array(self) -> np.ndarray:
+        data = self.storage.array()
+        if not self.size:
+            return data[self.offset].copy()
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset :],
+            shape=tuple(self.size),
+            strides=tuple(s * data.itemsize for s in self.stride),
+        )
+        return np.array(view)
 
 
 def _rebuild_parameter(data, *_):
     return data
 
 
-class _TensorUnpickler(pickle.Unpickler):
-    """Unpickles a torch zip archive's ``data.pkl`` into numpy arrays; any other class in
-    the pickle (code a file could smuggle in) is refused."""
+def _arrays(obj):
+    """Replace every rebuilt tensor in ``obj`` (dicts of tensors) by its numpy array."""
+    if isinstance(obj, dict):
+        return {k: _arrays(v) for k, v in obj.items()}
+    return obj.array() if isinstance(obj, _Tensor) else obj
 
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str):
+
+class _TensorUnpickler(pickle.Unpickler):
+    """Unpickles a torch state dict into tensors to rebuild; any other class in the pickle
+    (code a file could smuggle in) is refused. ``read`` gives a zip archive's storage bytes;
+    without it (the old format) storages are filled after the pickle."""
+
+    def __init__(self, file, read=None):
         super().__init__(file)
-        self.archive = archive
-        self.prefix = prefix
+        self.read = read
+        self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
         if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor
+            return _Tensor
         if module == "torch._utils" and name == "_rebuild_parameter":
             return _rebuild_parameter
         if module == "torch" and name in _STORAGE_DTYPES:
@@ -89,38 +119,59 @@ class _TensorUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refused {module}.{name}")
 
     def persistent_load(self, pid):
-        _, storage_type, key, _location, _numel = pid
-        raw = self.archive.read(f"{self.prefix}/data/{key}")
-        dtype = _STORAGE_DTYPES[storage_type.name]
-        if dtype == "bfloat16":  # numpy has none: widen the 16 bits to float32
-            bits = np.frombuffer(raw, "<u2").astype(np.uint32) << 16
-            return bits.view(np.float32)
-        return np.frombuffer(raw, np.dtype(dtype).newbyteorder("<"))
+        if pid[0] != "storage" or not isinstance(pid[1], _StorageType):
+            raise pickle.UnpicklingError(f"refused persistent id {pid[0]!r}")
+        key = str(pid[2])
+        if key not in self.storages:
+            raw = self.read(key) if self.read else None
+            self.storages[key] = _Storage(pid[1].name, raw)
+        return self.storages[key]
+
+
+def _read_legacy(path: Path) -> dict:
+    """PyTorch's pre-1.6 format: magic number, protocol, system info, the pickle, the list of
+    storage keys, then each storage as an int64 element count and its bytes."""
+    with open(path, "rb") as file:
+        header = [pickle.Unpickler(file).load() for _ in range(3)]
+        if header[0] != LEGACY_MAGIC:
+            raise ConfigError(f"{path} is neither a zip nor an old-format PyTorch file.")
+        if not header[2].get("little_endian", True):
+            raise ConfigError(f"{path} was written on a big-endian machine.")
+        unpickler = _TensorUnpickler(file)
+        state = unpickler.load()
+        for key in pickle.Unpickler(file).load():
+            storage = unpickler.storages[str(key)]
+            count = int(np.frombuffer(file.read(8), "<i8")[0])
+            storage.raw = file.read(count * np.dtype(_itemsize_dtype(storage)).itemsize)
+    return state
+
+
+def _itemsize_dtype(storage: _Storage):
+    return np.uint16 if storage.dtype == "bfloat16" else storage.dtype
 
 
 def _read_pth(path: Path) -> dict:
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
-            if not pickles:
-                raise ConfigError(f"{path} is a zip file but not a PyTorch state dict.")
-            prefix = pickles[0][: -len("/data.pkl")]
-            with archive.open(pickles[0]) as file:
-                try:
-                    return _TensorUnpickler(file, archive, prefix).load()
-                except pickle.UnpicklingError as exc:
-                    raise ConfigError(
-                        f"{path} holds more than tensors ({exc}): zoo reads only state dicts."
-                    ) from None
     try:
-        import torch
-    except ImportError:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+                if not pickles:
+                    raise ConfigError(f"{path} is a zip file but not a PyTorch state dict.")
+                prefix = pickles[0][: -len("/data.pkl")]
+                with archive.open(pickles[0]) as file:
+                    state = _TensorUnpickler(
+                        file, lambda key: archive.read(f"{prefix}/data/{key}")
+                    ).load()
+                    return _arrays(state)
+        return _arrays(_read_legacy(path))
+    except ConfigError:
+        raise
+    except pickle.UnpicklingError as exc:
         raise ConfigError(
-            f"{path} is in PyTorch's old (pre-1.6) format, which needs torch to read: "
-            "pip install torch, or convert it to .safetensors."
+            f"{path} holds more than tensors ({exc}): zoo reads only state dicts."
         ) from None
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.numpy() for k, v in data.items()}
+    except (EOFError, KeyError, ValueError, IndexError) as exc:
+        raise ConfigError(f"{path} is not a readable PyTorch state dict ({exc}).") from None
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
