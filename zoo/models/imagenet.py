@@ -90,8 +90,7 @@ SOURCES: dict[str, Source] = {
             "https://github.com/rwightman/pytorch-image-models/releases/download/"
             "v0.1-weights/seresnet50_ra_224-8efdb4bb.pth",
             "8efdb4bb",
-            None,
-            resize_size=235,  # timm's crop_pct 0.95 at 224
+            None,  # timm's package gives no top-1 (its results tables are not shipped)
         ),
     )
 }
