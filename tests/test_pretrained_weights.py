@@ -342,6 +342,15 @@ def test_cli_lists_pretrained_models_and_their_weights(capsys):
     assert main(["list", "--pretrained", "resnet*"]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert rows == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+    assert main(["list", "--pretrained", "cnn"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "No model matching 'cnn' has ImageNet weights; 'zoo list --pretrained' lists those "
+            "that have."
+        )
+    )
     assert main(["info", "resnet18"]) == 0
     out = capsys.readouterr().out
     assert (

@@ -36,8 +36,13 @@ def list_main(args: argparse.Namespace) -> int:
     from zoo.registry import get_spec, list_models
 
     names = list_models(args.pattern, family=args.family)
-    if getattr(args, "pretrained", False):
+    if names and getattr(args, "pretrained", False):
         names = pretrained_only(names)
+        if not names:
+            raise ConfigError(
+                f"No model matching {args.pattern!r} has ImageNet weights; "
+                "'zoo list --pretrained' lists those that have."
+            )
     if not names:
         raise ConfigError(f"No registered model matches {args.pattern!r}; try 'zoo list' for all.")
     rows = [(n, get_spec(n)) for n in names]
