@@ -287,6 +287,15 @@ def test_imagenet_weights_download_once_convert_once_then_work_offline(
         assert sorted(p.name for p in folder.iterdir()) == [name]
         server.stop()
 
+    from zoo import transfer  # the transfer path reads the same cached file
+
+    settings = transfer.transfer_settings(weights="imagenet", image_size=64)
+    net = transfer.prepare("imagenet:resnet18", 5, "softmax", settings, input_shape=(40, 40, 3))
+    np.testing.assert_array_equal(
+        np.asarray(net.get_layer("conv1_conv").kernel),
+        np.asarray(model.get_layer("conv1_conv").kernel),
+    )
+
     (folder / name).unlink()
     with pytest.raises(ConfigError) as err:
         zoo.build("resnet18", weights="imagenet", input_shape=(64, 64, 3))
