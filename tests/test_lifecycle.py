@@ -90,6 +90,14 @@ def data(tmp_path_factory) -> Path:
             for _ in range(150)
         ]
         (mr / f"rt-polarity.{side}").write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    from PIL import Image
+
+    for c, cls in enumerate(("daisy", "roses", "tulips")):  # a flower_photos folder
+        (root / "flowers" / cls).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 60, size=(12, 10, 3), dtype=np.uint8)
+            pixels[c * 4 : c * 4 + 4] = 250
+            Image.fromarray(pixels).save(root / "flowers" / cls / f"{i}.png")
     return root
 
 
@@ -126,6 +134,12 @@ def tiny_bindings(name: str, data: Path) -> list[str]:
         ],
         "digits": ["digits.train_size = 200"],
         "mr": [f"mr.directory = '{data / 'mr'}'", "mr.max_tokens = 200"],
+        "flowers": [  # no ImageNet download: the pretrained numbers have their own tests
+            f"flowers.data_dir = '{data / 'flowers'}'",
+            "flowers.image_size = (32, 32)",
+            "transfer.image_size = 32",
+            "transfer.weights = None",
+        ],
     }
     return common + per_dataset[dataset]
 
@@ -136,8 +150,8 @@ def _transfer_source(name: str, bindings: list[str]) -> None:
     zoo.config.parse(name, bindings)
     source = gin.config._CONFIG.get(("", "zoo.train"), {}).get("init_from")
     gin.clear_config()
-    if not source:
-        return
+    if not source or source.startswith(("imagenet:", "keras.applications.")):
+        return  # pretrained sources need no run of their own
     experiment, run_name = Path(source).parts[-2:]
     if (Path(source) / "checkpoints").is_dir():
         return

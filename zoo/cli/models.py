@@ -14,6 +14,9 @@ def add_list_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--recipes", action="store_true", help="list the bundled recipes instead")
     what.add_argument("--datasets", action="store_true", help="list the datasets instead")
+    p.add_argument(
+        "--pretrained", action="store_true", help="only the models with ImageNet weights"
+    )
 
 
 def list_main(args: argparse.Namespace) -> int:
@@ -33,6 +36,13 @@ def list_main(args: argparse.Namespace) -> int:
     from zoo.models.registry import get_spec, list_models
 
     names = list_models(args.pattern, family=args.family)
+    if names and getattr(args, "pretrained", False):
+        names = pretrained_only(names)
+        if not names:
+            raise ConfigError(
+                f"No model matching {args.pattern!r} has ImageNet weights; "
+                "'zoo list --pretrained' lists those that have."
+            )
     if not names:
         raise ConfigError(f"No registered model matches {args.pattern!r}; try 'zoo list' for all.")
     rows = [(n, get_spec(n)) for n in names]
@@ -84,4 +94,27 @@ def info_main(args: argparse.Namespace) -> int:
     for key, value in spec.reference.items():
         shown = f"{value:,}" if isinstance(value, int) else value
         print(f"  reference     {key}: {shown}")
+    print_pretrained(spec.name)
     return 0
+
+
+def pretrained_only(names: list[str]) -> list[str]:
+    """The models of ``names`` that have ImageNet weights (``zoo list --pretrained``)."""
+    from zoo.models.imagenet import pretrained_models
+
+    have = set(pretrained_models())
+    return [n for n in names if n in have]
+
+
+def print_pretrained(name: str) -> None:
+    """``zoo info``'s weights lines: source, published top-1, input, whether cached."""
+    from zoo.models.imagenet import SOURCES, is_cached, weights_dir
+
+    src = SOURCES.get(name)
+    if src is None:
+        print("  weights       none published (weights=None or a file of your own)")
+        return
+    where = f"in {weights_dir()}" if is_cached(name) else "downloaded on first use"
+    print(f"  weights       imagenet: {src.origin}, {src.top1_text}")
+    print(f"    file        {src.file_name} ({where})")
+    print(f"    input       {src.input_size}x{src.input_size}, mean {src.mean}, std {src.std}")

@@ -68,15 +68,26 @@ def finish(inputs, outputs, *, input_tensor, name: str, weights):
 
 
 def load_weights(model, weights: str) -> None:
-    """Load weights from a file path (``.weights.h5`` or a saved ``.keras`` model)."""
+    """Load weights: ``'imagenet'``, a torchvision/timm state dict (``.safetensors``,
+    ``.pth``), a ``.weights.h5`` file or a saved ``.keras`` model."""
     import os
 
+    from zoo.models import state_dict
+
+    if weights == "imagenet":
+        from zoo.models.imagenet import imagenet_state_dict
+
+        state_dict.load_state_dict(model, imagenet_state_dict(model.name), source="imagenet")
+        return
     if not isinstance(weights, str | os.PathLike) or not os.path.exists(weights):
         raise ConfigError(
-            f"weights must be None or the path of an existing weights file, not {weights!r} "
-            "(zoo downloads nothing: train a model or point to a saved one)."
+            f"weights must be None, 'imagenet' or the path of an existing weights file "
+            f"(.weights.h5, .keras, .safetensors, .pth), not {weights!r}."
         )
     path = os.fspath(weights)
+    if state_dict.is_state_dict_file(path):
+        state_dict.load_torch_weights(model, path)
+        return
     if path.endswith(".keras"):
         import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
 

@@ -244,7 +244,7 @@ def transfer_settings(
     ``fine_tune_warmup_epochs``; ``layer_decay`` < 1 gives each earlier stage of the base that
     factor of the next one's rate. ``bn_trainable`` lets the base's batch-norm layers train in
     both phases (default: inference mode, the source's statistics). ``weights`` and
-    ``image_size`` apply to a ``keras.applications.*`` source.
+    ``image_size`` apply to a ``keras.applications.*`` or ``imagenet:<zoo model>`` source.
     """
     values = {
         "which": which,
@@ -304,8 +304,15 @@ def prepare(
     """Load ``source`` (a run, a ``.keras`` file or ``keras.applications.<Name>``), cut and
     extend it for ``classes``, freeze as ``settings`` say."""
     from zoo.models import applications as pretrained
+    from zoo.models import imagenet
 
-    if pretrained.is_application(str(source)):
+    if imagenet.is_imagenet_source(str(source)):
+        if input_shape is None:
+            raise ConfigError(f"{source} needs the data's input shape.")
+        base = imagenet.imagenet_base(
+            str(source), input_shape, settings["weights"], settings["image_size"]
+        )
+    elif pretrained.is_application(str(source)):
         if input_shape is None:
             raise ConfigError(f"{source} needs the data's input shape.")
         base = pretrained.application_base(
