@@ -217,7 +217,9 @@ def _by_name(node: ast.AST) -> bool:
     return name in BY_NAME
 
 
-def _imports(package: str, root: Path = ROOT) -> dict[str, set[str]]:
+def _imports(
+    package: str, root: Path = ROOT, tops: tuple[str, ...] = PACKAGES
+) -> dict[str, set[str]]:
     """Every module of ``package`` -> the modules of the tree it imports, at module level or
     in functions.
 
@@ -226,7 +228,8 @@ def _imports(package: str, root: Path = ROOT) -> dict[str, set[str]]:
     - ``importlib.import_module("a.b")`` and ``__import__("a.b")`` reach ``a.b``. A module that
       imports by a computed name (from a table: ``CONFIGURABLE_MODULES`` of zoo.config,
       ``REGISTERING_MODULES`` of zoo.models.saving, ``COMMANDS`` of zoo.cli, the ``_LAZY``
-      tables of package ``__init__`` files) reaches every module that one of its strings names.
+      tables of package ``__init__`` files) reaches every module of ``tops`` that one of its
+      strings names.
     - The packages above a module are not edges of their own: Python initialises a package
       before the modules in it, and a module that needs a name of its package's ``__init__``
       imports it, which is an edge.
@@ -256,6 +259,7 @@ def _imports(package: str, root: Path = ROOT) -> dict[str, set[str]]:
                 for node in ast.walk(tree)
                 if isinstance(node, ast.Constant)
                 and isinstance(node.value, str)
+                and node.value.split(".")[0] in tops
                 and _is_module(root, node.value)
             )
         found[module] = {t for t in map(lambda n: _resolve(root, n), named) if t} - {module}
@@ -263,7 +267,7 @@ def _imports(package: str, root: Path = ROOT) -> dict[str, set[str]]:
 
 
 def _graph(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
-    return {m: ts for package in packages for m, ts in _imports(package, root).items()}
+    return {m: ts for package in packages for m, ts in _imports(package, root, packages).items()}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
