@@ -7,6 +7,8 @@ import ast
 import contextlib
 import inspect
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -70,6 +72,13 @@ def test_every_function_names_the_releases_constraints_pins():
                 f"pins {dist} {pins.get(dist)}: run tests/test_compat.py on the pinned release "
                 "and then correct its @checked(...)"
             )
+
+
+def test_importing_it_imports_neither_keras_nor_tensorflow():
+    # zoo.config and callbacks import it at module level on the cheap path of `zoo --help`
+    code = "import sys, zoo._compat; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # ---- gin ---------------------------------------------------------------------------------------
