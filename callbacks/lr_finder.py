@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo._compat import learning_rate_of
 from zoo.errors import ConfigError
 
 
@@ -123,7 +124,7 @@ def lr_range_test(
 
     rates = sweep_rates(min_lr, max_lr, steps)
     optimizer = model.optimizer
-    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    if isinstance(learning_rate_of(optimizer), keras.optimizers.schedules.LearningRateSchedule):
         raise ConfigError(
             "The range test sets the rate itself: compile the model with a float rate."
         )

@@ -30,6 +30,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from zoo._compat import learning_rate_of
+
 PACKAGE = "zoo"
 
 
@@ -355,7 +357,7 @@ def scalable(optimizer) -> ZooSchedule:
     A float rate becomes :class:`Constant`, another schedule is wrapped in :class:`Scaled`.
     Install it before the first ``fit``: Keras compiles the training step on first use.
     """
-    current = optimizer._learning_rate
+    current = learning_rate_of(optimizer)
     if isinstance(current, ZooSchedule):
         return current
     if isinstance(current, keras.optimizers.schedules.LearningRateSchedule):
@@ -392,7 +394,7 @@ class SchedulePosition(keras.callbacks.Callback):
         if self._checked:
             return
         self._checked = True
-        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        schedule = learning_rate_of(self.model.optimizer)
         if not isinstance(schedule, ZooSchedule):
             return
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))

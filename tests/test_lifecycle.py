@@ -36,6 +36,7 @@ from mlflow.tracking import MlflowClient
 
 import zoo
 from tests.conftest import write_idx
+from zoo._compat import gin_bindings
 from zoo.config import list_recipes, resolve_recipe
 from zoo.tracking.readers import read_mlflow, read_tensorboard
 from zoo.training import rundir
@@ -106,7 +107,7 @@ def tiny_bindings(name: str, data: Path) -> list[str]:
     gin.clear_config()
     zoo.config.parse(name)
     dataset = gin.query_parameter("zoo.train.dataset")
-    bound = {selector.split(".")[-1] for _, selector in gin.config._CONFIG}
+    bound = {selector.split(".")[-1] for _, selector in gin_bindings()}
     gin.clear_config()
     budget = {  # schedules and phases cut to the 3 epochs
         "warmup_cosine": ["warmup_cosine.warmup_epochs = 1"],
@@ -148,7 +149,7 @@ def _transfer_source(name: str, bindings: list[str]) -> None:
     """A one-epoch run where the recipe's ``train.init_from`` points (runs/<exp>/<run>)."""
     gin.clear_config()
     zoo.config.parse(name, bindings)
-    source = gin.config._CONFIG.get(("", "zoo.train"), {}).get("init_from")
+    source = gin_bindings().get(("", "zoo.train"), {}).get("init_from")
     gin.clear_config()
     if not source or source.startswith(("imagenet:", "keras.applications.")):
         return  # pretrained sources need no run of their own

@@ -6,6 +6,7 @@ import gin
 import pytest
 
 import zoo
+from zoo._compat import gin_bindings
 from zoo.config import list_recipes, parse
 
 RECIPES = list_recipes()
@@ -22,7 +23,7 @@ def test_recipe_parses_and_names_registered_things(name):
     dataset = gin.query_parameter("train.dataset")
     assert model in zoo.list_models(), model
     assert dataset in zoo.datasets.list_datasets(), dataset
-    schedule = gin.config._CONFIG.get(("", "zoo.train"), {}).get("schedule")
+    schedule = gin_bindings().get(("", "zoo.train"), {}).get("schedule")
     if schedule:
         from callbacks.schedule_config import make_schedule
 

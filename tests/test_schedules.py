@@ -29,6 +29,7 @@ from callbacks.schedules import (
     StepDecay,
     WarmupCosine,
 )
+from zoo._compat import learning_rate_of
 from zoo.config import parse
 
 
@@ -170,7 +171,7 @@ def test_plateau_patience_cooldown_min_delta_and_floors():
     cb = PlateauScaler(factor=0.5, patience=1, min_learning_rate=0.004, verbose=0)
     cb.set_model(net)
     cb.on_train_begin()
-    assert isinstance(net.optimizer._learning_rate, Constant)
+    assert isinstance(learning_rate_of(net.optimizer), Constant)
     for epoch in range(4):
         cb.on_epoch_end(epoch, {"val_loss": 1.0})
     # 0.01 -> 0.005 -> 0.004 (floor), then no further reduction
@@ -186,7 +187,7 @@ def test_offset_resumes_the_warmup_of_a_rebuilt_optimizer():
     full.fit(
         X, Y, batch_size=1, epochs=3, initial_epoch=2, verbose=0, callbacks=[SchedulePosition(4)]
     )
-    assert full.optimizer._learning_rate.offset == 0
+    assert learning_rate_of(full.optimizer).offset == 0
     assert weight(full) == pytest.approx(sum(warm(s) for s in range(12)), rel=1e-5)
 
     # a rebuilt optimizer (step 0) continuing at epoch 2, as keras-tuner's Hyperband does
@@ -220,7 +221,7 @@ def test_save_and_load_keep_schedule_and_factor(name, tmp_path):
     path = tmp_path / "m.keras"
     net.save(path)
     back = keras.saving.load_model(path)
-    loaded = back.optimizer._learning_rate
+    loaded = learning_rate_of(back.optimizer)
     assert type(loaded) is type(schedule)
     assert loaded.get_config() == schedule.get_config()
     assert loaded.scale == pytest.approx(0.3)
@@ -262,7 +263,7 @@ def test_runner_schedule_plateau_and_resume(tmp_path, mlflow_db):
         zoo.train("digits_cnn", [*TINY, "train.run_name = 'sched'"], extra_callbacks=[Interrupt()])
     run_dir = tmp_path / "runs" / "digits" / "sched"
     saved = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
-    assert saved.optimizer._learning_rate.scale == 0.5  # the factor is in the saved model
+    assert learning_rate_of(saved.optimizer).scale == 0.5  # the factor is in the saved model
     result = zoo.train("digits_cnn", [*TINY, "train.run_name = 'sched'"], resume=True)
     assert result.status == "FINISHED"
     # 10 steps per epoch (ceil(300 / 32)), 30 in all, warm-up 10 steps to 0.002 (the recipe's

@@ -121,6 +121,7 @@ def recipe_builder(
     """
     import gin
 
+    from zoo._compat import gin_bindings
     from zoo.config import parse
     from zoo.models import registry
 
@@ -131,7 +132,7 @@ def recipe_builder(
         optimizer = str(gin.query_parameter("train.optimizer"))
         knobs = {
             k: v
-            for (scope, selector), values in gin.config._CONFIG.items()
+            for (scope, selector), values in gin_bindings().items()
             if not scope and selector.split(".")[-1] == model
             for k, v in values.items()
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 import gin
 
+from zoo._compat import gin_function, gin_operative_bindings, gin_selectors
 from zoo.errors import ConfigError, unknown
 
 # Modules whose import registers gin configurables (cheap: no TensorFlow).
@@ -173,14 +174,13 @@ def _binding_error(exc: Exception, binding: str) -> ConfigError:
 
 
 def _all_selectors() -> list[str]:
-    return sorted({selector.split(".")[-1] for selector, _ in gin.config._REGISTRY.items()})
+    return sorted({selector.split(".")[-1] for selector in gin_selectors()})
 
 
 def _parameters_of(name: str) -> list[str]:
     import inspect
 
-    configurable = gin.config._REGISTRY.get_match(name)
-    return list(inspect.signature(configurable.wrapped).parameters)
+    return list(inspect.signature(gin_function(name)).parameters)
 
 
 class _NoMissingPath(logging.Filter):
@@ -238,7 +238,7 @@ def parse(
 def operative_params() -> dict[str, Any]:
     """The operative config as flat ``selector.param -> value`` (for MLflow and HParams)."""
     params: dict[str, Any] = {}
-    for (scope, selector), values in sorted(gin.config._OPERATIVE_CONFIG.items()):
+    for (scope, selector), values in sorted(gin_operative_bindings().items()):
         short = selector.split(".")[-1]
         prefix = f"{scope}/{short}" if scope else short
         for key, value in sorted(values.items()):

@@ -15,8 +15,7 @@ import types
 import typing
 from typing import Any
 
-import gin
-
+from zoo._compat import gin_bindings, gin_function
 from zoo.errors import ConfigError
 
 _NAMES = {int: "an integer", float: "a number", bool: "True or False", str: "a quoted string"}
@@ -24,11 +23,11 @@ _NAMES = {int: "an integer", float: "a number", bool: "True or False", str: "a q
 
 def check_bindings() -> None:
     """Raise ConfigError for the first binding whose value does not fit its declared type."""
-    for (scope, selector), values in gin.config._CONFIG.items():
-        configurable = gin.config._REGISTRY.get_match(selector)
-        if configurable is None:
+    for (scope, selector), values in gin_bindings().items():
+        wrapped = gin_function(selector)
+        if wrapped is None:
             continue
-        hints = _hints(configurable.wrapped)
+        hints = _hints(wrapped)
         short = selector.split(".")[-1]
         name = f"{scope}/{short}" if scope else short
         for param, value in values.items():

@@ -137,32 +137,15 @@ def start_mlflow(
     ``$MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` says otherwise: it starts a dozen workers that
     this project does not use.
     """
-    _check_loopback(host)
-    port = port or free_port(host)
-    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="zoo-ui-"))
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        backend_store_uri,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    args = ["server", "--backend-store-uri", backend_store_uri, "--workers", "1"]
     if artifacts_destination:
-        command += ["--artifacts-destination", str(artifacts_destination)]
-    url = f"http://{host}:{port}"
+        args += ["--artifacts-destination", str(artifacts_destination)]
     env = {
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"
         )
     }
-    return _spawn("mlflow", command, url, f"{url}/health", log_dir, env, cwd=log_dir)
+    return _start("mlflow", "mlflow", args, host, port, log_dir, "/health", env, in_log_dir=True)
 
 
 def start_tensorboard(
@@ -174,24 +157,31 @@ def start_tensorboard(
     reload_interval: float = 5.0,
 ) -> Server:
     """Start ``tensorboard --logdir logdir`` (not waiting for it to answer)."""
+    args = ["--logdir", str(Path(logdir).resolve()), "--reload_interval", str(reload_interval)]
+    return _start("tensorboard", "tensorboard.main", args, host, port, log_dir, "/data/logdir")
+
+
+def _start(
+    name: str,
+    module: str,
+    args: list[str],
+    host: str,
+    port: int | None,
+    log_dir: str | Path | None,
+    health: str,
+    env: dict[str, str] | None = None,
+    in_log_dir: bool = False,
+) -> Server:
+    """Start ``python -m module args --host host --port port`` on a loopback address (a free
+    port unless given), its output in ``log_dir`` (a new folder unless given); ``health`` is
+    the path that answers once it serves."""
     _check_loopback(host)
     port = port or free_port(host)
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="zoo-ui-"))
-    command = [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        str(Path(logdir).resolve()),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--reload_interval",
-        str(reload_interval),
-    ]
+    command = [sys.executable, "-m", module, *args, "--host", host, "--port", str(port)]
     url = f"http://{host}:{port}"
-    return _spawn("tensorboard", command, url, f"{url}/data/logdir", log_dir)
+    cwd = log_dir if in_log_dir else None
+    return _spawn(name, command, url, url + health, log_dir, env, cwd=cwd)
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -38,6 +38,7 @@ from typing import Any
 
 import gin
 
+from zoo._compat import average_multi_worker_logs, nested_layers, strategy_from_scope
 from zoo.errors import ConfigError, ZooError, unknown
 from zoo.training.rundir import RunDir, find_for_resume
 
@@ -204,7 +205,7 @@ def start(settings) -> Distribution:
 
     config = tf_config()
     strategy = _multi_worker(config, settings_knobs.peer_timeout)
-    _keras_multi_worker_logs()
+    average_multi_worker_logs()
     return Distribution(
         mode,
         strategy,
@@ -311,43 +312,13 @@ def _listening(address: str) -> bool:
         return False
 
 
-def _keras_multi_worker_logs() -> None:
-    """Keras 3.15 averages each step's logs (scalars) across workers with
-    ``strategy.reduce("MEAN", v, axis=0)``, which fails on a scalar
-    (keras-team/keras#20585); average them with ``axis=None`` instead. The gradients are
-    untouched: the strategy all-reduces them as before."""
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer
-
-    original = trainer.reduce_per_replica
-    if getattr(original, "zoo_fixed", False):
-        return
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction not in ("auto", "mean") or not isinstance(
-            strategy, tf.distribute.MultiWorkerMirroredStrategy
-        ):
-            return original(values, strategy, reduction)
-        return tf.nest.map_structure(
-            lambda v: (
-                strategy.reduce("MEAN", v, axis=None)
-                if tf.is_tensor(v) or isinstance(v, tf.distribute.DistributedValues)
-                else v
-            ),
-            values,
-        )
-
-    reduce_per_replica.zoo_fixed = True
-    trainer.reduce_per_replica = reduce_per_replica
-
-
 def adopt(net, dist: Distribution | None) -> None:
     """After building (or loading) ``net`` under a multi-worker strategy: let Keras build
     the metrics and optimizer state when it traces the training step (its eager build
     before ``fit`` reduces the input batch across workers and fails, keras-team/keras#20585).
     The model then takes the strategy from the scope it runs in (see :func:`scope`)."""
     if dist is not None and dist.mode in ("multi_worker", "ray"):
-        net._distribute_strategy = None
+        strategy_from_scope(net)
 
 
 def scope(dist: Distribution | None):
@@ -366,7 +337,7 @@ def moving_statistics(net) -> list:
     import keras
 
     found = []
-    for layer in net._flatten_layers(include_self=False, recursive=True):
+    for layer in nested_layers(net):
         if (
             isinstance(layer, keras.layers.BatchNormalization)
             and layer.trainable

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import keras
 
+from zoo._compat import optimizer_variable
+
 
 def _with_layer_rates(base: type) -> type:
     class LayerRates(base):
@@ -24,8 +26,7 @@ def _with_layer_rates(base: type) -> type:
 
         def multiplier(self, variable) -> float:
             # the backend may pass its own variable: find the Keras one, which has the path
-            keras_variable = self._trainable_variables[self._get_variable_index(variable)]
-            return self.layer_rates.get(keras_variable.path, 1.0)
+            return self.layer_rates.get(optimizer_variable(self, variable).path, 1.0)
 
         def update_step(self, gradient, variable, learning_rate):
             rate = self.multiplier(variable)

@@ -10,7 +10,6 @@ part of the checkpoint, so a new budget changes where training stops, not the sc
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import gin
 
+from zoo._compat import gin_bindings
 from zoo.errors import ConfigError
 
 OPERATIVE_CONFIG = "operative_config.gin"
@@ -55,7 +55,7 @@ def configure(
         gin.clear_config()
     else:
         path = None  # what the caller configured gin with
-    said = copy.deepcopy(gin.config._CONFIG)
+    said = gin_bindings()
     for key, value in overrides.items():
         said.setdefault(("", TRAIN), {})[key] = value
     if isinstance(resume, bool):
@@ -76,7 +76,7 @@ def configure(
             raise ConfigError(f"{run_dir} has no {OPERATIVE_CONFIG}: it is not a run directory.")
         return run_dir, path  # a run from before settings were saved: the recipe's settings
     parse(None, [saved_file.read_text()], clear=True)
-    saved = copy.deepcopy(gin.config._CONFIG)
+    saved = gin_bindings()
     differences, epochs = compare(said, saved)
     if differences:
         raise ConfigError(

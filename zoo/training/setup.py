@@ -202,10 +202,11 @@ def schedule_callbacks(setup: Setup) -> list:
     that aligns a schedule with the epoch a fit starts at."""
     from callbacks.schedule_config import plateau as make_plateau
     from callbacks.schedules import SchedulePosition, ZooSchedule
+    from zoo._compat import learning_rate_of
 
     plateau = setup.settings.reduce_on_plateau
     cbs: list = [make_plateau()] if plateau else []
-    schedule = getattr(setup.net.optimizer, "_learning_rate", None)
+    schedule = learning_rate_of(setup.net.optimizer)
     if plateau or isinstance(schedule, ZooSchedule):
         cbs.append(SchedulePosition(setup.steps_per_epoch))
     return cbs
