@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "stats": ("zoo.models.stats", None),
+    "preprocessing": ("zoo.models.imagenet", "preprocessing"),
     "train": ("zoo.training.api", "train"),
     "RunResult": ("zoo.training.record", "RunResult"),
     "RunStopped": ("zoo.training.stops", "RunStopped"),
