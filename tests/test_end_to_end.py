@@ -242,9 +242,9 @@ def test_flip_test_time_augmentation_needs_images():
     from zoo.training.setup import _check_combination
 
     settings = zoo.training.TrainSettings(dataset="mr", test_time_augment="flip")
-    setup = SimpleNamespace(settings=settings, data=SimpleNamespace(input_shape=(56,)), net=None)
+    data = SimpleNamespace(input_shape=(56,))
     with pytest.raises(ConfigError, match="mirrors images, but mr gives inputs of shape"):
-        _check_combination(setup)
+        _check_combination(settings, data, None)
 
 
 def test_classification_run_logs_confusion_matrix_and_per_class_metrics(mlflow_db):

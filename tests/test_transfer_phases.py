@@ -204,7 +204,7 @@ def test_bad_transfer_knobs_are_one_sentence(bindings, message):
 
     gin.parse_config(bindings)
     with pytest.raises(ConfigError, match=message):
-        transfer.transfer_settings()
+        transfer.TransferSettings()
 
 
 @pytest.mark.parametrize("name", ["ResNet50", "MobileNetV2", "DenseNet121", "MobileNetV3Small"])

@@ -157,11 +157,14 @@ def _fit_trial(current, trial, model, kwargs, train_epochs):
         epochs=epochs,
         initial_epoch=initial_epoch,
     )
-    current.setup.net = model  # Hyperband loaded a promoted trial's weights into it
-    current.setup.params.update({"tuner.trial_id": trial.trial_id, "tuner.epochs": epochs})
+    setup = dataclasses.replace(  # the model keras-tuner hands over (Hyperband loaded a
+        current.setup,  # promoted trial's weights into it) and the round's params
+        net=model,
+        params={**current.setup.params, "tuner.trial_id": trial.trial_id, "tuner.epochs": epochs},
+    )
     watch = Stopwatch()
     try:
-        result = trial_lib.fit_trial(current, options)
+        result = trial_lib.fit_trial(dataclasses.replace(current, setup=setup), options)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     record = TrialRecord(

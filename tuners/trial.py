@@ -127,14 +127,16 @@ class TrialSetup:
 
 
 def build_trial(ctx, options) -> TrialSetup:
-    """The setup phase of ``zoo train`` for gin's current (trial) configuration."""
+    """The settings and setup phases of ``zoo train`` for gin's current (trial)
+    configuration: gin is read once, here; fitting the trial later reads none of it."""
     from zoo.training.rundir import open_run_dir
+    from zoo.training.settings import read_settings
     from zoo.training.setup import prepare
 
-    settings = train_settings()
+    settings = read_settings()
     if ctx.tracking_uri:
         settings = settings.replace(tracking_uri=ctx.tracking_uri)
-    run_dir = open_run_dir(settings, options)
+    run_dir = open_run_dir(settings.train, options)
     return TrialSetup(prepare(settings, run_dir, options), run_dir, options)
 
 

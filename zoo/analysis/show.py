@@ -141,16 +141,11 @@ def sample_images(run_dir: Path, count: int) -> np.ndarray:
     operative config)."""
     from zoo import datasets
     from zoo.config import parse
+    from zoo.training.settings import current_settings
 
     summary = json.loads((run_dir / "summary.json").read_text())
     parse(run_dir / "operative_config.gin")
-    import gin
-
-    try:
-        seed = int(gin.query_parameter("train.seed"))
-    except ValueError:
-        seed = 42
-    data = datasets.load(summary["dataset"], seed=seed)
+    data = datasets.load(summary["dataset"], seed=current_settings().seed)
     split = data.test if data.test is not None else data.validation
     taken: list[np.ndarray] = []
     for x, _ in split:

@@ -124,12 +124,12 @@ def recipe_builder(
     from zoo._compat import gin_bindings
     from zoo.config import parse
     from zoo.models import registry
+    from zoo.training.settings import read_settings
 
     parse(recipe, bindings)
     try:
-        model = str(gin.query_parameter("train.model"))
-        batch_size = int(gin.query_parameter("train.batch_size"))
-        optimizer = str(gin.query_parameter("train.optimizer"))
+        train = read_settings().train
+        model, batch_size, optimizer = train.model, train.batch_size, train.optimizer
         knobs = {
             k: v
             for (scope, selector), values in gin_bindings().items()

@@ -257,3 +257,9 @@ def scalar_params(params: dict[str, Any]) -> dict[str, bool | int | float | str]
         else:
             out[key] = repr(value)[:500]
     return out
+
+
+def operative_config() -> str:
+    """The operative config as gin text: what the configurables called so far used (a
+    run's ``operative_config.gin``, written once its model, optimizer and data are built)."""
+    return gin.operative_config_str()

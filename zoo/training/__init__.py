@@ -2,8 +2,8 @@
 
 The phases, each in the module its name says (see ``docs/architecture.md``):
 
-1. ``settings``  the ``train.*`` gin knobs as one validated :class:`TrainSettings`, and the
-   :class:`RunOptions` of one invocation (not gin knobs);
+1. ``settings``  gin read once: :class:`Settings` (``train.*``, ``transfer.*``,
+   ``distribute.*``, each validated), and the :class:`RunOptions` of one invocation;
 2. ``rundir``    the run directory: new, or found again for ``--resume``;
 3. ``setup``     precision, seed, data, model, optimizer and schedule, loss, metrics;
 4. ``track``     the MLflow run and the TensorBoard log, side by side;
@@ -24,6 +24,8 @@ _LAZY = {
     "execute": "zoo.training.run",
     "prepare": "zoo.training.setup",
     "RunResult": "zoo.training.record",
+    "Settings": "zoo.training.settings",
+    "read_settings": "zoo.training.settings",
     "TrainSettings": "zoo.training.settings",
     "RunOptions": "zoo.training.settings",
     "current_settings": "zoo.training.settings",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.training.record import RunResult
-from zoo.training.settings import RunOptions, current_settings
+from zoo.training.settings import RunOptions, read_settings
 
 OPTION_NAMES = set(RunOptions.__dataclass_fields__)
 
@@ -40,12 +40,12 @@ def train(
         path = parse(recipe, bindings, clear=recipe is not None or bool(bindings))
     if path is not None and options.recipe is None:
         options.recipe = str(path)
-    settings = current_settings(**overrides)
-    if settings.distribution == "ray" and "TF_CONFIG" not in os.environ:
+    settings = read_settings(**overrides)  # gin is read here, once; the phases receive this
+    if settings.train.distribution == "ray" and "TF_CONFIG" not in os.environ:
         from zoo.training.ray_train import launch  # the driver: workers run `run` below
 
         return launch(settings, options)
-    if settings.folds and options.fold is None:
+    if settings.train.folds and options.fold is None:
         from zoo.training.crossval import cross_validate
 
         return cross_validate(settings, options)
@@ -61,6 +61,6 @@ def check(recipe: str | Path | None = None, bindings: Sequence[str] = (), **kwar
     from zoo.training.setup import global_policy_kept, prepare
 
     parse(recipe, bindings, clear=recipe is not None or bool(bindings))
-    settings = current_settings(**{k: v for k, v in kwargs.items() if k not in OPTION_NAMES})
+    settings = read_settings(**{k: v for k, v in kwargs.items() if k not in OPTION_NAMES})
     with global_policy_kept():
         return prepare(settings, None, RunOptions())

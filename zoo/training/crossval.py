@@ -22,7 +22,7 @@ from zoo.errors import ConfigError
 from zoo.training import rundir
 from zoo.training.record import RunResult
 from zoo.training.run import run
-from zoo.training.settings import RunOptions, TrainSettings
+from zoo.training.settings import RunOptions, Settings
 
 
 def fold_statistics(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -50,9 +50,11 @@ def _check_loader(dataset: str) -> None:
         )
 
 
-def cross_validate(settings: TrainSettings, options: RunOptions) -> RunResult:
+def cross_validate(run_settings: Settings, options: RunOptions) -> RunResult:
     """Run once per fold (``options.fold`` set); return the parent's RunResult."""
     from zoo.tracking import mlflow_run
+
+    settings = run_settings.train
 
     folds = int(settings.folds)
     if options.resume:
@@ -94,13 +96,13 @@ def cross_validate(settings: TrainSettings, options: RunOptions) -> RunResult:
                     }
                 )
                 try:
-                    _fold_loop(settings, options, name, parent, summary, handle)
+                    _fold_loop(run_settings, options, name, parent, summary, handle)
                     handle.log_metrics(_cv_metrics(_finish(summary, started), summary), 0)
                 finally:
                     rundir.write_json(parent.summary, summary)
                     handle.log_artifact(parent.summary)
         else:
-            _fold_loop(settings, options, name, parent, summary, None)
+            _fold_loop(run_settings, options, name, parent, summary, None)
             _finish(summary, started)
         status = "FINISHED"
     finally:
@@ -123,12 +125,13 @@ def cross_validate(settings: TrainSettings, options: RunOptions) -> RunResult:
     )
 
 
-def _fold_loop(settings, options, name, parent, summary, handle) -> None:
+def _fold_loop(settings: Settings, options, name, parent, summary, handle) -> None:
     import keras
 
-    for i in range(int(settings.folds)):
+    folds = int(settings.train.folds)
+    for i in range(folds):
         keras.backend.clear_session()
-        print(f"=== fold {i + 1}/{settings.folds} ===", flush=True)
+        print(f"=== fold {i + 1}/{folds} ===", flush=True)
         fold_started = time.time()
         fold_options = dataclasses.replace(
             options, fold=i, parent_run_id=handle.run_id if handle else None

@@ -113,11 +113,6 @@ class Distribution:
     knobs: DistributeSettings | None = None
 
 
-def knobs(settings) -> DistributeSettings | None:
-    """The ``distribute.*`` settings, or None for a single-device run (not read then)."""
-    return None if settings.distribution == "none" else DistributeSettings()
-
-
 # ---- who is who: TF_CONFIG ----------------------------------------------------------------
 
 
@@ -192,13 +187,15 @@ def mirrored(devices: int | None):
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(count)])
 
 
-def start(settings) -> Distribution:
-    """The strategy of ``train.distribution``; create it before anything else touches
-    TensorFlow (logical devices and the multi-worker runtime must be set up first)."""
+def start(settings, settings_knobs: DistributeSettings | None) -> Distribution:
+    """The strategy of ``train.distribution`` with the run's ``distribute.*`` settings; create
+    it before anything else touches TensorFlow (logical devices and the multi-worker runtime
+    must be set up first)."""
     mode = settings.distribution
     if mode == "none":
         return Distribution()
-    settings_knobs = DistributeSettings()
+    if settings_knobs is None:
+        raise ValueError(f"train.distribution = {mode!r} needs its distribute.* settings.")
     if mode == "mirrored":
         strategy = mirrored(settings.devices)
         return Distribution(mode, strategy, strategy.num_replicas_in_sync, knobs=settings_knobs)

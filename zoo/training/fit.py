@@ -10,6 +10,7 @@ parameter counts of each phase, in MLflow and TensorBoard alike.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from zoo.training.rundir import RunDir, read_history
 from zoo.training.settings import RunOptions
 from zoo.training.setup import Setup
+from zoo.training.transfer import TransferSettings
 
 
 @dataclass
@@ -36,7 +38,32 @@ def monitor_for(setup: Setup) -> str:
     return monitor
 
 
-def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOptions, guard):
+@dataclass(frozen=True)
+class FitCallbacks:
+    """The callbacks of a fit in the order they run, and by name the ones the fit phases
+    speak to: the logger (phase-2 params), the NaN stop (why a fit failed), the checkpoint
+    (the averaged weights), the phase marker and the schedule position (phase 2)."""
+
+    ordered: tuple
+    logger: Any
+    nan_guard: Any
+    checkpoint: Any = None  # zoo.training.checkpoints.EpochCheckpoint
+    phase: Any = None  # callbacks.phases.PhaseMarker of a run with a fine-tuning phase
+    schedule_position: Any = None  # callbacks.schedules.SchedulePosition
+
+    def phase_two(self) -> FitCallbacks:
+        """Phase 2's callbacks: its optimizer counts its steps from the phase's start, so the
+        callback that moves a schedule to the fit's first epoch (it would skip the warm-up)
+        is left out; the phase marker says 2."""
+        if self.phase is not None:
+            self.phase.phase = 2
+        ordered = tuple(cb for cb in self.ordered if cb is not self.schedule_position)
+        return dataclasses.replace(self, ordered=ordered, schedule_position=None)
+
+
+def make_callbacks(
+    setup: Setup, run_dir: RunDir | None, logger, options: RunOptions, guard
+) -> FitCallbacks:
     """The callbacks of every fit, in the order they must run at an epoch's end:
     batch-norm averaging under a strategy, schedule, history row, checkpoint, logger, NaN stop,
     the caller's, early stopping, and last the safe point where a deferred signal stops the run.
@@ -50,20 +77,21 @@ def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOpt
 
     nan_guard = NaNGuard()
     monitor = monitor_for(setup)
-    cbs: list[Any] = [*distribute.callbacks(setup.distribution), *setup.schedule_callbacks]
+    phase = checkpoint = None
     if setup.fine_tune:
         from callbacks.phases import PhaseMarker
 
-        cbs.insert(0, PhaseMarker())
+        phase = PhaseMarker()
+    cbs: list[Any] = [phase] if phase is not None else []
+    cbs += [*distribute.callbacks(setup.distribution), *setup.schedule_callbacks]
     if run_dir is not None:
         cbs.append(keras.callbacks.CSVLogger(str(run_dir.history), append=True))
     if run_dir is not None and options.checkpoints:
         best = best_so_far(read_history(run_dir.history), monitor) if run_dir.resumed else None
-        cbs.append(
-            EpochCheckpoint(
-                run_dir.checkpoints, monitor, skip=lambda: nan_guard.reason is not None, best=best
-            )
+        checkpoint = EpochCheckpoint(
+            run_dir.checkpoints, monitor, skip=lambda: nan_guard.reason is not None, best=best
         )
+        cbs.append(checkpoint)
     cbs += [logger, nan_guard, *options.extra_callbacks]
     if setup.settings.early_stopping_patience:
         cbs.append(
@@ -75,7 +103,14 @@ def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOpt
         )
     if guard is not None:
         cbs.append(guard.callback())
-    return cbs, nan_guard
+    return FitCallbacks(
+        ordered=tuple(cbs),
+        logger=logger,
+        nan_guard=nan_guard,
+        checkpoint=checkpoint,
+        phase=phase,
+        schedule_position=setup.schedule_position,
+    )
 
 
 def fit_verbosity(verbose: int | str) -> int:
@@ -84,30 +119,33 @@ def fit_verbosity(verbose: int | str) -> int:
     return int(verbose)
 
 
-def fit_phases(setup: Setup, callbacks: list, nan_guard, options: RunOptions) -> FitOutcome:
+def fit_phases(setup: Setup, callbacks: FitCallbacks, options: RunOptions) -> FitOutcome:
     """Train phase 1, then the fine-tuning phase of a transfer run; return what happened."""
     epochs = options.epochs or setup.settings.epochs
     start = setup.initial_epoch if options.initial_epoch is None else options.initial_epoch
     outcome = FitOutcome()
+    nan_guard = callbacks.nan_guard
     if start >= epochs and not setup.fine_tune:
         print(f"already trained for {start} epochs (train.epochs = {epochs}).", flush=True)
     elif start < epochs:
         _fit(setup, callbacks, options, start, epochs, outcome)
     fine = setup.fine_tune
     if fine and not nan_guard.reason and not setup.net.stop_training:
-        total = epochs + fine["fine_tune_epochs"]
+        total = epochs + fine.fine_tune_epochs
         if max(start, epochs) < total:
             if start <= epochs:  # a resumed run past this point loaded the phase-2 model
                 _enter_fine_tuning(setup, fine, callbacks, epochs)
-            callbacks = _phase_two_callbacks(callbacks)
+            callbacks = callbacks.phase_two()
             _fit(setup, callbacks, options, max(start, epochs), total, outcome)
-    _finalize_average(setup, nan_guard, callbacks)
+    _finalize_average(setup, callbacks)
     outcome.failure = nan_guard.reason
     outcome.stopped_early = bool(setup.net.stop_training) and not nan_guard.reason
     return outcome
 
 
-def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, outcome) -> None:
+def _fit(
+    setup: Setup, callbacks: FitCallbacks, options: RunOptions, start: int, end: int, outcome
+) -> None:
     if options.announce:
         print(f"training epochs {start + 1}-{end}", flush=True)
     history = setup.net.fit(
@@ -116,7 +154,7 @@ def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, out
         epochs=end,
         initial_epoch=start,
         steps_per_epoch=setup.settings.steps_per_epoch,
-        callbacks=callbacks,
+        callbacks=list(callbacks.ordered),
         verbose=fit_verbosity(options.verbose),
         shuffle=False,
     )
@@ -124,70 +162,57 @@ def _fit(setup: Setup, callbacks, options: RunOptions, start: int, end: int, out
         outcome.keras_history.setdefault(key, []).extend(float(v) for v in values)
 
 
-def _enter_fine_tuning(setup: Setup, fine: dict, callbacks: list, epochs: int) -> None:
+def _enter_fine_tuning(
+    setup: Setup, fine: TransferSettings, callbacks: FitCallbacks, epochs: int
+) -> None:
     """Unfreeze, compile with the phase-2 optimizer, and log the boundary."""
     from zoo.models.stats import count_params
     from zoo.training import transfer
     from zoo.training.optimizers import compile_model
 
     transfer.unfreeze_for_fine_tuning(setup.net, fine)
-    rates = transfer.layer_rates(setup.net, fine["layer_decay"]) if fine["layer_decay"] < 1 else {}
+    rates = transfer.layer_rates(setup.net, fine.layer_decay) if fine.layer_decay < 1 else {}
     compile_model(
         setup.net, setup.settings, _fine_tune_rate(setup, fine), setup.loss_name, layer_rates=rates
     )
     trainable, frozen = count_params(setup.net)
-    params = {
-        "phase.2.start_epoch": epochs + 1,
-        "phase.2.trainable_params": trainable,
-        "phase.2.frozen_params": frozen,
-    }
-    for cb in callbacks:
-        if hasattr(cb, "log_params"):
-            cb.log_params(params)
+    callbacks.logger.log_params(
+        {
+            "phase.2.start_epoch": epochs + 1,
+            "phase.2.trainable_params": trainable,
+            "phase.2.frozen_params": frozen,
+        }
+    )
     print(
-        f"fine-tuning for {fine['fine_tune_epochs']} epochs from epoch {epochs + 1}: "
+        f"fine-tuning for {fine.fine_tune_epochs} epochs from epoch {epochs + 1}: "
         f"{transfer.trainable_report(setup.net)}",
         flush=True,
     )
 
 
-def _fine_tune_rate(setup: Setup, fine: dict):
+def _fine_tune_rate(setup: Setup, fine: TransferSettings):
     """``transfer.fine_tune_learning_rate``, reached by a linear warm-up over
     ``transfer.fine_tune_warmup_epochs`` (Goyal et al. 2017) when it is set."""
     from zoo.training.setup import learning_rate
 
-    steps, epochs = setup.steps_per_epoch, fine["fine_tune_epochs"]
-    peak = fine["fine_tune_learning_rate"]
-    if not fine["fine_tune_warmup_epochs"]:
+    steps, epochs = setup.steps_per_epoch, fine.fine_tune_epochs
+    peak = fine.fine_tune_learning_rate
+    if not fine.fine_tune_warmup_epochs:
         return learning_rate(setup.settings, peak, steps, epochs)
     from callbacks.schedules import WarmupCosine
 
     return WarmupCosine(  # min = peak: constant after the warm-up
-        peak, epochs * steps, fine["fine_tune_warmup_epochs"] * steps, min_learning_rate=peak
+        peak, epochs * steps, fine.fine_tune_warmup_epochs * steps, min_learning_rate=peak
     )
 
 
-def _phase_two_callbacks(callbacks: list) -> list:
-    """Phase 2's optimizer counts its steps from the phase's start: the callback that moves a
-    schedule to the fit's first epoch would skip its warm-up, so it is left out; the phase
-    marker says 2."""
-    from callbacks.phases import PhaseMarker
-    from callbacks.schedules import SchedulePosition
-
-    for cb in callbacks:
-        if isinstance(cb, PhaseMarker):
-            cb.phase = 2
-    return [cb for cb in callbacks if not isinstance(cb, SchedulePosition)]
-
-
-def _finalize_average(setup: Setup, nan_guard, callbacks) -> None:
+def _finalize_average(setup: Setup, callbacks: FitCallbacks) -> None:
     """With ``optimizer.ema_momentum``, fit() has put the averaged weights in place: they
     are what gets tested and saved as ``last.keras``."""
-    from zoo.training.checkpoints import EpochCheckpoint, save_model
+    from zoo.training.checkpoints import save_model
 
-    if not getattr(setup.net.optimizer, "use_ema", False) or nan_guard.reason:
+    if not getattr(setup.net.optimizer, "use_ema", False) or callbacks.nan_guard.reason:
         return
-    for cb in callbacks:
-        if isinstance(cb, EpochCheckpoint):
-            save_model(setup.net, cb.folder / "last.keras")
+    if callbacks.checkpoint is not None:
+        save_model(setup.net, callbacks.checkpoint.folder / "last.keras")
     print("weights: the exponential moving average (optimizer.ema_momentum)", flush=True)

@@ -36,14 +36,15 @@ def find_lr(
     """
     from zoo.config import parse
     from zoo.training import rundir
-    from zoo.training.settings import RunOptions, current_settings
+    from zoo.training.settings import RunOptions, read_settings
     from zoo.training.setup import global_policy_kept, prepare
     from zoo.training.stops import StopGuard
     from zoo.training.track import open_tracking
 
     path = parse(recipe, bindings)
     rates = sweep_rates(min_lr, max_lr, steps)  # validate before loading anything
-    settings = current_settings(learning_rate=rates[0], schedule=None, reduce_on_plateau=False)
+    whole = read_settings(learning_rate=rates[0], schedule=None, reduce_on_plateau=False)
+    settings = whole.train
     if mlflow:
         from zoo.tracking import check_store
 
@@ -65,7 +66,7 @@ def find_lr(
         tags={"zoo.kind": "find-lr"},
     )
     with StopGuard() as guard, global_policy_kept():
-        setup = prepare(settings, run_dir, options)
+        setup = prepare(whole, run_dir, options)
         with open_tracking(setup, run_dir, options) as (handle, logger), guard.deferred():
             logger.write_header()
             rows: list[tuple[int, float, float, float]] = []

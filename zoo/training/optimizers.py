@@ -1,6 +1,7 @@
 """Optimizers, losses and metrics chosen by name (part of a run's setup phase).
 
-``optimizer.*`` gin knobs configure :func:`make_optimizer`; ``train.optimizer`` names it.
+``optimizer.*`` gin knobs configure :func:`make_optimizer`; ``train.optimizer`` names it (or
+``optimizer.name``, resolved once by :func:`zoo.training.settings.read_settings`).
 """
 
 from __future__ import annotations
@@ -92,21 +93,6 @@ def resolve_loss(loss: str, target: str) -> str:
     return name
 
 
-def optimizer_name(train_optimizer: str) -> str:
-    """The optimizer to build: ``train.optimizer``, or ``optimizer.name`` where a recipe
-    binds that instead; both bound to different names is an error."""
-    try:
-        bound = gin.query_parameter("optimizer.name")
-    except ValueError:
-        return train_optimizer
-    if train_optimizer not in ("adam", bound):
-        raise ConfigError(
-            f"train.optimizer = {train_optimizer!r} and optimizer.name = {bound!r} disagree: "
-            "set only one of them."
-        )
-    return bound
-
-
 def compile_model(
     net, settings, learning_rate: Any, loss_name: str, layer_rates: dict[str, float] | None = None
 ) -> Any:
@@ -128,7 +114,7 @@ def compile_model(
             "loss_weights": dict(AUX_LOSS_WEIGHTS),
             "metrics": {"main": metrics},
         }
-    optimizer = make_optimizer(name=optimizer_name(settings.optimizer), learning_rate=learning_rate)
+    optimizer = make_optimizer(name=settings.optimizer, learning_rate=learning_rate)
     if layer_rates:
         from zoo.training.layer_rates import with_layer_rates
 

@@ -32,7 +32,7 @@ from typing import Any
 from zoo.training.distribute import DistributeSettings
 from zoo.training.record import RunResult
 from zoo.training.rundir import RunDir, create, find_for_resume, write_json
-from zoo.training.settings import RunOptions, TrainSettings
+from zoo.training.settings import RunOptions, Settings, TrainSettings
 
 ENV_PASSED = ("PYTHONPATH", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "ZOO_DATA_DIR")
 CONSOLE = "console.log"  # what the chief worker prints, in its run directory
@@ -76,16 +76,16 @@ class _Tail:
             sys.stdout.flush()
 
 
-def launch(settings: TrainSettings, options: RunOptions) -> RunResult:
-    """Run ``settings`` on Ray Train workers; the result is the chief's run."""
+def launch(run_settings: Settings, options: RunOptions) -> RunResult:
+    """Run ``run_settings`` on Ray Train workers; the result is the chief's run."""
     import gin
 
     from zoo.tracking import absolute_uri, tracking_uri
 
-    knobs = DistributeSettings()
-    settings = settings.replace(
-        runs_dir=str(Path(settings.runs_dir).resolve()),
-        tracking_uri=absolute_uri(tracking_uri(settings.tracking_uri)),
+    knobs = run_settings.distribute
+    settings = run_settings.train.replace(
+        runs_dir=str(Path(run_settings.train.runs_dir).resolve()),
+        tracking_uri=absolute_uri(tracking_uri(run_settings.train.tracking_uri)),
     )
     run_dir = _run_dir(settings, options)
     config = {
@@ -177,12 +177,13 @@ def worker_loop(config: dict[str, Any]) -> None:
 
     from zoo.config import parse
     from zoo.training.run import run
-    from zoo.training.settings import current_settings
+    from zoo.training.settings import read_settings
 
     parse(None, [], clear=True)
     gin.parse_config(config["gin"])
-    settings = current_settings(**config["settings"])
-    checkpoint = Path(settings.runs_dir) / settings.experiment / settings.run_name
+    settings = read_settings(**config["settings"])  # this worker's settings phase
+    train = settings.train
+    checkpoint = Path(train.runs_dir) / train.experiment / train.run_name
     restarted = not config["resume"] and (checkpoint / "checkpoints" / "last.keras").is_file()
     resume = config["resume"] or restarted
     options = RunOptions(

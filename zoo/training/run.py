@@ -16,29 +16,31 @@ import shutil
 from zoo.training import distribute
 from zoo.training.record import Record, RunResult, announce, evaluate_classes, evaluate_test
 from zoo.training.rundir import RunDir, open_run_dir
-from zoo.training.settings import RunOptions, TrainSettings
+from zoo.training.settings import RunOptions, Settings
 from zoo.training.setup import Setup, global_policy_kept, prepare
 from zoo.training.stops import StopGuard
 
 
-def run(settings: TrainSettings, options: RunOptions) -> RunResult:
-    """Train as ``settings`` say, in a new or resumed run directory. In a distributed run,
-    a worker that is not the chief trains the same way in a temporary folder nobody reads."""
-    if options.mlflow and distribute.is_chief(settings):
+def run(settings: Settings, options: RunOptions) -> RunResult:
+    """Train as ``settings`` (read once by the settings phase) say, in a new or resumed run
+    directory. In a distributed run, a worker that is not the chief trains the same way in a
+    temporary folder nobody reads."""
+    train = settings.train
+    if options.mlflow and distribute.is_chief(train):
         from zoo.tracking import check_store
 
-        check_store(settings.tracking_uri)  # a dead server is one sentence, before any work
-    if not distribute.is_chief(settings):
+        check_store(train.tracking_uri)  # a dead server is one sentence, before any work
+    if not distribute.is_chief(train):
         options = distribute.worker_options(options)
-        run_dir = distribute.worker_run_dir(settings, options)
+        run_dir = distribute.worker_run_dir(train, options)
         try:
             return _run_in(run_dir, settings, options)
         finally:
             distribute.discard(run_dir)
-    return _run_in(open_run_dir(settings, options), settings, options)
+    return _run_in(open_run_dir(train, options), settings, options)
 
 
-def _run_in(run_dir: RunDir, settings: TrainSettings, options: RunOptions) -> RunResult:
+def _run_in(run_dir: RunDir, settings: Settings, options: RunOptions) -> RunResult:
     with StopGuard(options.handle_signals) as guard, global_policy_kept():
         try:
             setup = prepare(settings, run_dir, options)
@@ -69,9 +71,9 @@ def execute(
     with strategy, open_tracking(setup, run_dir, options) as (handle, logger):
         record.attach(handle)
         try:
-            callbacks, nan_guard = make_callbacks(setup, run_dir, logger, options, guard)
+            callbacks = make_callbacks(setup, run_dir, logger, options, guard)
             with guard.deferred() if guard is not None else contextlib.nullcontext():
-                fit = fit_phases(setup, callbacks, nan_guard, options)
+                fit = fit_phases(setup, callbacks, options)
             record.fitted(fit)
             if not fit.failure:
                 record.finished(_evaluate(setup, run_dir, logger, handle, options, record))

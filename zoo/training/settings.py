@@ -1,8 +1,10 @@
-"""Phase 1 of a run: its settings. The ``train.*`` gin knobs as one validated object.
+"""Phase 1 of a run: its settings, read from gin once into one validated object.
 
 :class:`TrainSettings` is the gin configurable ``train``: ``train.epochs = 10`` in a recipe
 binds its field. Every value is checked for type and range when the object is made, so a
-mistake costs a second and one sentence, not a traceback at epoch 40.
+mistake costs a second and one sentence, not a traceback at epoch 40. :func:`read_settings`
+makes the run's :class:`Settings` (``train``, ``transfer``, ``distribute``) at the edge: the
+later phases receive it, and no module below this one reads gin's state.
 
 :class:`RunOptions` holds what is not a setting of the experiment but of one invocation
 (where to log, which extra callbacks, resuming, the fold of a cross-validation...): keyword
@@ -16,11 +18,15 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gin
 
 from zoo.errors import ConfigError, unknown
+
+if TYPE_CHECKING:
+    from zoo.training.distribute import DistributeSettings
+    from zoo.training.transfer import TransferSettings
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -186,11 +192,64 @@ def _check_distribution(s: TrainSettings) -> None:
 
 
 def current_settings(**overrides: Any) -> TrainSettings:
-    """The settings gin is configured with now; keyword ``overrides`` win."""
+    """The ``train.*`` settings gin is configured with now; keyword ``overrides`` win."""
     try:
         return TrainSettings(**overrides)
     except TypeError as exc:
         raise ConfigError(f"zoo.train got an unknown setting: {exc}.") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of one run, read from gin once (:func:`read_settings`).
+
+    ``train`` is ``train.*``; ``transfer`` is ``transfer.*`` of a run with
+    ``train.init_from`` (else None); ``distribute`` is ``distribute.*`` of a run with a
+    ``train.distribution`` (else None). The later phases receive this object and read
+    nothing from gin, so a trial or a worker that parses gin again after this point cannot
+    change what the run trains.
+    """
+
+    train: TrainSettings
+    transfer: TransferSettings | None = None
+    distribute: DistributeSettings | None = None
+
+    def replace(self, **train_changes: Any) -> Settings:
+        """A copy whose ``train`` part has ``train_changes`` (validated again)."""
+        return dataclasses.replace(self, train=self.train.replace(**train_changes))
+
+
+def read_settings(**overrides: Any) -> Settings:
+    """Phase 1: read every settings configurable gin holds now, once; keyword ``overrides``
+    of ``train.*`` win. ``optimizer.name``, when a recipe binds it instead of
+    ``train.optimizer``, names the optimizer here."""
+    from zoo.training.distribute import DistributeSettings
+    from zoo.training.transfer import TransferSettings
+
+    train = current_settings(**overrides)
+    optimizer = _optimizer_name(train.optimizer)
+    if optimizer != train.optimizer:
+        train = train.replace(optimizer=optimizer)
+    return Settings(
+        train=train,
+        transfer=TransferSettings() if train.init_from else None,
+        distribute=DistributeSettings() if train.distribution != "none" else None,
+    )
+
+
+def _optimizer_name(train_optimizer: str) -> str:
+    """``train.optimizer``, or ``optimizer.name`` where a recipe binds that instead; both
+    bound to different names is an error."""
+    try:
+        bound = gin.query_parameter("optimizer.name")
+    except ValueError:
+        return train_optimizer
+    if train_optimizer not in ("adam", bound):
+        raise ConfigError(
+            f"train.optimizer = {train_optimizer!r} and optimizer.name = {bound!r} disagree: "
+            "set only one of them."
+        )
+    return bound
 
 
 @dataclass

@@ -13,17 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import gin
-
 from zoo.errors import ConfigError
 from zoo.training.optimizers import compile_model, resolve_loss
 from zoo.training.rundir import RunDir
-from zoo.training.settings import RunOptions, TrainSettings
+from zoo.training.settings import RunOptions, Settings, TrainSettings
+from zoo.training.transfer import TransferSettings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Setup:
-    """A run ready to fit: its settings, data, compiled model and what gets logged."""
+    """A run ready to fit, made whole by :func:`prepare`: its settings, data, compiled model,
+    the callbacks its schedule needs and what gets logged. Nothing assigns into it later;
+    a tuner that trains another model object makes a copy (``dataclasses.replace``)."""
 
     settings: TrainSettings
     data: Any
@@ -35,10 +36,23 @@ class Setup:
     operative_config: str = ""
     model_summary: str = ""
     params: dict[str, Any] = field(default_factory=dict)
-    schedule_callbacks: list[Any] = field(default_factory=list)
-    fine_tune: dict[str, Any] | None = None
+    plateau: Any = None  # callbacks.plateau.PlateauScaler with train.reduce_on_plateau
+    schedule_position: Any = None  # callbacks.schedules.SchedulePosition for a schedule
+    fine_tune: TransferSettings | None = None  # a transfer run's fine-tuning phase
     distribution: Any = None  # zoo.training.distribute.Distribution
-    layer_table: str = ""
+
+    @property
+    def schedule_callbacks(self) -> list:
+        """The plateau callback (first, so its ``lr_factor`` reaches the logs) and the
+        callback that aligns a schedule with the epoch a fit starts at."""
+        return [cb for cb in (self.plateau, self.schedule_position) if cb is not None]
+
+    @functools.cached_property
+    def layer_table(self) -> str:
+        """The layers of ``eval_net`` as a text table (logged beside the model summary)."""
+        from zoo.analysis.summary import layer_table
+
+        return layer_table(self.eval_net)
 
     @functools.cached_property
     def eval_net(self):
@@ -91,30 +105,33 @@ def global_policy_kept() -> Iterator[None]:
         keras.mixed_precision.set_global_policy(previous)
 
 
-def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions) -> Setup:
-    """Seed, load the data, build (or load, or transfer) and compile the model."""
+def prepare(settings: Settings, run_dir: RunDir | None, options: RunOptions) -> Setup:
+    """Seed, load the data, build (or load, or transfer) and compile the model: the whole
+    :class:`Setup`, from the ``settings`` the settings phase read."""
     import keras
 
     from zoo import datasets
+    from zoo.config import operative_config
     from zoo.training import distribute
     from zoo.training.hardware import choose_precision
 
-    dist = distribute.start(settings)  # first: before anything else starts TensorFlow
-    choice = choose_precision(settings.precision)
+    train = settings.train
+    dist = distribute.start(train, settings.distribute)  # first: before TensorFlow starts
+    choice = choose_precision(train.precision)
     keras.mixed_precision.set_global_policy(choice.policy)
-    keras.utils.set_random_seed(settings.seed)
-    if settings.deterministic:
+    keras.utils.set_random_seed(train.seed)
+    if train.deterministic:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    loss_name = resolve_loss(settings.loss, settings.target)
-    fold = {"folds": settings.folds, "fold": options.fold} if options.fold is not None else {}
-    with as_config_error(f"loading dataset {settings.dataset!r}"):
+    loss_name = resolve_loss(train.loss, train.target)
+    fold = {"folds": train.folds, "fold": options.fold} if options.fold is not None else {}
+    with as_config_error(f"loading dataset {train.dataset!r}"):
         data = datasets.load(
-            settings.dataset,
-            batch_size=settings.batch_size,
-            target=settings.target,
-            seed=settings.seed,
+            train.dataset,
+            batch_size=train.batch_size,
+            target=train.target,
+            seed=train.seed,
             **fold,
         )
     data = distribute.shard(data, dist)
@@ -122,27 +139,42 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
         (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
     if run_dir is not None and run_dir.resumed:
-        _skip_shuffles(data, run_dir.completed_epochs, settings.steps_per_epoch)
-    steps = steps_per_epoch(data, settings)
-    setup = Setup(settings, data, None, loss_name, choice, steps, distribution=dist)
+        _skip_shuffles(data, run_dir.completed_epochs, train.steps_per_epoch)
+    steps = steps_per_epoch(data, train)
+    initial_epoch = 0
     with distribute.scope(dist):  # build, compile and load under the strategy
         if run_dir is not None and run_dir.resumed and run_dir.completed_epochs:
-            setup.net = _load_checkpoint(run_dir)
-            setup.initial_epoch = run_dir.completed_epochs
+            net = _load_checkpoint(run_dir)
+            initial_epoch = run_dir.completed_epochs
         else:
-            with as_config_error(f"building model {settings.model!r} and its optimizer"):
-                setup.net = _new_model(setup)
-        distribute.adopt(setup.net, dist)
-    if isinstance(setup.net.output, dict):  # GoogLeNet's auxiliary classifiers
+            with as_config_error(f"building model {train.model!r} and its optimizer"):
+                net = _new_model(settings, data, loss_name, steps, dist)
+        distribute.adopt(net, dist)
+    if isinstance(net.output, dict):  # GoogLeNet's auxiliary classifiers
         from zoo.models.googlenet import aux_targets
 
         for split in ("train", "validation"):
             if getattr(data, split) is not None:
                 setattr(data, split, getattr(data, split).map(aux_targets))
-    setup.fine_tune = fine_tune_settings(settings.init_from)
     with as_config_error("setting up the learning-rate callbacks"):
-        setup.schedule_callbacks = schedule_callbacks(setup)
-    _check_combination(setup)
+        plateau, position = schedule_callbacks(train, net, steps)
+    _check_combination(train, data, net)
+    setup = Setup(
+        settings=train,
+        data=data,
+        net=net,
+        loss_name=loss_name,
+        precision=choice,
+        steps_per_epoch=steps,
+        initial_epoch=initial_epoch,
+        operative_config=operative_config(),  # after everything gin configures ran
+        model_summary=model_summary(net),
+        params=_params(train, net, choice, dist, options),
+        plateau=plateau,
+        schedule_position=position,
+        fine_tune=fine_tune_settings(settings),
+        distribution=dist,
+    )
     _describe(setup, run_dir, options)
     return setup
 
@@ -197,42 +229,42 @@ def learning_rate(settings: TrainSettings, peak: float, steps: int, epochs: int,
     return make_schedule(schedule or "constant", peak, steps, epochs)
 
 
-def schedule_callbacks(setup: Setup) -> list:
-    """The plateau callback (first, so its ``lr_factor`` reaches the logs) and the callback
-    that aligns a schedule with the epoch a fit starts at."""
+def schedule_callbacks(settings: TrainSettings, net, steps_per_epoch: int) -> tuple:
+    """The plateau callback with ``train.reduce_on_plateau`` and the callback that aligns a
+    schedule with the epoch a fit starts at (each None when not needed)."""
     from callbacks.schedule_config import plateau as make_plateau
     from callbacks.schedules import SchedulePosition, ZooSchedule
     from zoo._compat import learning_rate_of
 
-    plateau = setup.settings.reduce_on_plateau
-    cbs: list = [make_plateau()] if plateau else []
-    schedule = learning_rate_of(setup.net.optimizer)
-    if plateau or isinstance(schedule, ZooSchedule):
-        cbs.append(SchedulePosition(setup.steps_per_epoch))
-    return cbs
+    plateau = make_plateau() if settings.reduce_on_plateau else None
+    schedule = learning_rate_of(net.optimizer)
+    position = None
+    if plateau is not None or isinstance(schedule, ZooSchedule):
+        position = SchedulePosition(steps_per_epoch)
+    return plateau, position
 
 
-def _new_model(setup: Setup):
+def _new_model(settings: Settings, data, loss_name: str, steps: int, dist):
     from zoo.training import distribute
 
-    s = setup.settings
+    s = settings.train
     if s.init_from:
         from zoo.training import losses, transfer
 
         net = transfer.prepare(
             s.init_from,
-            setup.data.num_outputs,
-            losses.classifier_activation(setup.loss_name, s.from_logits),
-            transfer.transfer_settings(),
-            input_shape=setup.data.input_shape,
+            data.num_outputs,
+            losses.classifier_activation(loss_name, s.from_logits),
+            settings.transfer,
+            input_shape=data.input_shape,
         )
         print(f"transfer from {s.init_from}: {transfer.trainable_report(net)}", flush=True)
     else:
-        net = build_model(s.model, setup.data, setup.loss_name, s.from_logits)
-    rate = distribute.learning_rate(s, setup.distribution, setup.steps_per_epoch)
+        net = build_model(s.model, data, loss_name, s.from_logits)
+    rate = distribute.learning_rate(s, dist, steps)
     if rate is None:  # no linear scaling rule
-        rate = learning_rate(s, s.learning_rate, setup.steps_per_epoch, s.epochs, s.schedule)
-    return compile_model(net, s, rate, setup.loss_name)
+        rate = learning_rate(s, s.learning_rate, steps, s.epochs, s.schedule)
+    return compile_model(net, s, rate, loss_name)
 
 
 def _load_checkpoint(run_dir: RunDir):
@@ -284,24 +316,22 @@ def _with_log_softmax(net):
     return keras.Model(net.inputs, out, name=net.name)
 
 
-def fine_tune_settings(init_from: str | None) -> dict | None:
+def fine_tune_settings(settings: Settings) -> TransferSettings | None:
     """The ``transfer.*`` settings when a transfer run has a fine-tuning phase, else None."""
-    if not init_from:
+    transfer = settings.transfer
+    if transfer is None or transfer.fine_tune_epochs <= 0:
         return None
-    from zoo.training.transfer import transfer_settings
-
-    settings = transfer_settings()
-    return settings if settings["fine_tune_epochs"] > 0 else None
+    return transfer
 
 
-def _check_combination(setup: Setup) -> None:
-    shape = tuple(setup.data.input_shape)
-    if setup.settings.test_time_augment == "flip" and len(shape) != 3:
+def _check_combination(settings: TrainSettings, data, net) -> None:
+    shape = tuple(data.input_shape)
+    if settings.test_time_augment == "flip" and len(shape) != 3:
         raise ConfigError(
-            f"train.test_time_augment = 'flip' mirrors images, but {setup.settings.dataset} "
+            f"train.test_time_augment = 'flip' mirrors images, but {settings.dataset} "
             f"gives inputs of shape {shape}: set train.test_time_augment = None."
         )
-    if setup.settings.early_stopping_patience and getattr(setup.net.optimizer, "use_ema", False):
+    if settings.early_stopping_patience and getattr(net.optimizer, "use_ema", False):
         raise ConfigError(
             "optimizer.ema_momentum averages the weights up to the end of training, "
             "but early stopping restores one epoch's own weights: set "
@@ -309,38 +339,39 @@ def _check_combination(setup: Setup) -> None:
         )
 
 
-def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None:
-    """The operative config, model summary and params every later phase logs."""
+def _params(settings: TrainSettings, net, choice, dist, options: RunOptions) -> dict[str, Any]:
+    """The params every tracker logs: the operative config's, and the run's own."""
     from zoo.config import operative_params, scalar_params
     from zoo.models.stats import count_params
     from zoo.training.distribute import params as distribution_params
 
-    s = setup.settings
-    trainable, frozen = count_params(setup.net)
-    setup.operative_config = gin.operative_config_str()
-    if run_dir is not None and not run_dir.resumed:
-        (run_dir.path / "operative_config.gin").write_text(setup.operative_config)
-    setup.model_summary = model_summary(setup.net)
-    from zoo.analysis.summary import layer_table
-
-    setup.layer_table = layer_table(setup.eval_net)
-    setup.params = scalar_params(operative_params())
-    setup.params.update(
+    trainable, frozen = count_params(net)
+    params = scalar_params(operative_params())
+    params.update(
         {
-            "zoo.model": s.model,
-            "zoo.dataset": s.dataset,
+            "zoo.model": settings.model,
+            "zoo.dataset": settings.dataset,
             "zoo.trainable_params": trainable,
-            "zoo.precision": setup.precision.policy,
-            "zoo.precision_reason": setup.precision.reason,
+            "zoo.precision": choice.policy,
+            "zoo.precision_reason": choice.reason,
             **scalar_params(options.params),
-            **distribution_params(s, setup.distribution),
+            **distribution_params(settings, dist),
         }
     )
-    if s.init_from:
-        setup.params.update(
-            {"phase.1.trainable_params": trainable, "phase.1.frozen_params": frozen}
-        )
+    if settings.init_from:
+        params.update({"phase.1.trainable_params": trainable, "phase.1.frozen_params": frozen})
+    return params
+
+
+def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None:
+    """Save the operative config of a new run; say what model and precision it trains."""
+    from zoo.models.stats import count_params
+
+    if run_dir is not None and not run_dir.resumed:
+        (run_dir.path / "operative_config.gin").write_text(setup.operative_config)
     if options.announce:
+        s = setup.settings
+        trainable, frozen = count_params(setup.net)
         print(
             f"model {s.model}: {trainable:,} trainable + {frozen:,} non-trainable parameters, "
             f"input {tuple(setup.net.input_shape)}, output {tuple(setup.net.output_shape)}",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import gin
@@ -219,23 +220,9 @@ def set_bn_trainable(model, trainable: bool) -> None:
 
 
 @gin.configurable("transfer", module="zoo")
-def transfer_settings(
-    which: str = "best",
-    cut_at: str | None = None,
-    freeze_up_to: str | None = "all",
-    hidden_units: Sequence[int] = (),
-    dropout: float = 0.0,
-    fine_tune_epochs: int = 0,
-    fine_tune_from: str | None = None,
-    fine_tune_learning_rate: float = 1e-4,
-    fine_tune_warmup_epochs: int = 0,
-    unfreeze_stages: Sequence[str] | None = None,
-    layer_decay: float = 1.0,
-    bn_trainable: bool = False,
-    weights: str | None = "imagenet",
-    image_size: int | None = None,
-) -> dict:
-    """The ``transfer.*`` gin parameters used by ``train.init_from``.
+@dataclass
+class TransferSettings:
+    """``transfer.*``: how ``train.init_from`` is cut, extended, frozen and fine-tuned.
 
     ``freeze_up_to``: 'all' (the whole base), a layer name, or None (train everything).
     ``fine_tune_epochs`` > 0 adds a second phase that unfreezes the base from
@@ -246,50 +233,57 @@ def transfer_settings(
     both phases (default: inference mode, the source's statistics). ``weights`` and
     ``image_size`` apply to a ``keras.applications.*`` or ``imagenet:<zoo model>`` source.
     """
-    values = {
-        "which": which,
-        "cut_at": cut_at,
-        "freeze_up_to": freeze_up_to,
-        "hidden_units": list(hidden_units),
-        "dropout": dropout,
-        "fine_tune_epochs": int(fine_tune_epochs),
-        "fine_tune_from": fine_tune_from,
-        "fine_tune_learning_rate": fine_tune_learning_rate,
-        "fine_tune_warmup_epochs": int(fine_tune_warmup_epochs),
-        "unfreeze_stages": list(unfreeze_stages) if unfreeze_stages is not None else None,
-        "layer_decay": float(layer_decay),
-        "bn_trainable": bool(bn_trainable),
-        "weights": weights,
-        "image_size": image_size,
-    }
-    _check_settings(values)
-    return values
+
+    which: str = "best"
+    cut_at: str | None = None
+    freeze_up_to: str | None = "all"
+    hidden_units: Sequence[int] = ()
+    dropout: float = 0.0
+    fine_tune_epochs: int = 0
+    fine_tune_from: str | None = None
+    fine_tune_learning_rate: float = 1e-4
+    fine_tune_warmup_epochs: int = 0
+    unfreeze_stages: Sequence[str] | None = None
+    layer_decay: float = 1.0
+    bn_trainable: bool = False
+    weights: str | None = "imagenet"
+    image_size: int | None = None
+
+    def __post_init__(self) -> None:
+        self.hidden_units = tuple(self.hidden_units)
+        self.fine_tune_epochs = int(self.fine_tune_epochs)
+        self.fine_tune_warmup_epochs = int(self.fine_tune_warmup_epochs)
+        if self.unfreeze_stages is not None:
+            self.unfreeze_stages = tuple(self.unfreeze_stages)
+        self.layer_decay = float(self.layer_decay)
+        self.bn_trainable = bool(self.bn_trainable)
+        _check_settings(self)
 
 
-def _check_settings(s: dict) -> None:
-    fine = s["fine_tune_epochs"]
-    if fine < 0 or not 0 <= s["fine_tune_warmup_epochs"] <= max(fine, 0):
+def _check_settings(s: TransferSettings) -> None:
+    fine = s.fine_tune_epochs
+    if fine < 0 or not 0 <= s.fine_tune_warmup_epochs <= max(fine, 0):
         raise ConfigError(
-            f"transfer.fine_tune_warmup_epochs ({s['fine_tune_warmup_epochs']}) must lie between "
+            f"transfer.fine_tune_warmup_epochs ({s.fine_tune_warmup_epochs}) must lie between "
             f"0 and transfer.fine_tune_epochs ({fine})."
         )
-    if not 0.0 < s["layer_decay"] <= 1.0:
-        raise ConfigError(f"transfer.layer_decay must be in (0, 1], not {s['layer_decay']}.")
-    if s["unfreeze_stages"] is not None and s["fine_tune_from"] is not None:
+    if not 0.0 < s.layer_decay <= 1.0:
+        raise ConfigError(f"transfer.layer_decay must be in (0, 1], not {s.layer_decay}.")
+    if s.unfreeze_stages is not None and s.fine_tune_from is not None:
         raise ConfigError("Give transfer.fine_tune_from or transfer.unfreeze_stages, not both.")
     phase_two = [
         name
         for name, unset in (("layer_decay", 1.0), ("unfreeze_stages", None))
-        if s[name] != unset
+        if getattr(s, name) != unset
     ]
     if phase_two and fine == 0:
         raise ConfigError(
             f"transfer.{phase_two[0]} applies to the fine-tuning phase: "
             "set transfer.fine_tune_epochs > 0."
         )
-    if s["weights"] not in ("imagenet", None):
-        raise ConfigError(f"transfer.weights must be 'imagenet' or None, not {s['weights']!r}.")
-    size = s["image_size"]
+    if s.weights not in ("imagenet", None):
+        raise ConfigError(f"transfer.weights must be 'imagenet' or None, not {s.weights!r}.")
+    size = s.image_size
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 32):
         raise ConfigError(f"transfer.image_size must be None or an integer >= 32, not {size!r}.")
 
@@ -298,7 +292,7 @@ def prepare(
     source: str | Path,
     classes: int,
     classifier_activation: str | None,
-    settings: dict,
+    settings: TransferSettings,
     input_shape: Sequence[int] | None = None,
 ):
     """Load ``source`` (a run, a ``.keras`` file or ``keras.applications.<Name>``), cut and
@@ -316,31 +310,31 @@ def prepare(
         if input_shape is None:
             raise ConfigError(f"{source} needs the data's input shape.")
         base = pretrained.application_base(
-            str(source), input_shape, settings["weights"], settings["image_size"]
+            str(source), input_shape, settings.weights, settings.image_size
         )
     else:
-        base = load_base(source, settings["which"])
+        base = load_base(source, settings.which)
     model = extend(
         base,
         classes,
-        cut_at=settings["cut_at"],
-        hidden_units=settings["hidden_units"],
-        dropout=settings["dropout"],
+        cut_at=settings.cut_at,
+        hidden_units=settings.hidden_units,
+        dropout=settings.dropout,
         classifier_activation=classifier_activation,
     )
-    up_to = settings["freeze_up_to"]
+    up_to = settings.freeze_up_to
     if up_to == "all":
-        freeze(model, up_to=settings["cut_at"] or feature_layer(base))
+        freeze(model, up_to=settings.cut_at or feature_layer(base))
     elif up_to:
         freeze(model, up_to=up_to)
-    if settings["bn_trainable"]:
+    if settings.bn_trainable:
         set_bn_trainable(model, True)
     return model
 
 
-def unfreeze_for_fine_tuning(model, settings: dict):
+def unfreeze_for_fine_tuning(model, settings: TransferSettings):
     """Phase 2: unfreeze what ``settings`` say; batch norm stays as ``bn_trainable`` says."""
-    keep_bn = not settings["bn_trainable"]
-    if settings["unfreeze_stages"] is not None:
-        return unfreeze_stages(model, settings["unfreeze_stages"], keep_bn_frozen=keep_bn)
-    return unfreeze(model, from_layer=settings["fine_tune_from"], keep_bn_frozen=keep_bn)
+    keep_bn = not settings.bn_trainable
+    if settings.unfreeze_stages is not None:
+        return unfreeze_stages(model, settings.unfreeze_stages, keep_bn_frozen=keep_bn)
+    return unfreeze(model, from_layer=settings.fine_tune_from, keep_bn_frozen=keep_bn)
