@@ -35,6 +35,10 @@ _LAZY = {
     "TuneResult": ("tuners.api", "TuneResult"),
     "text": ("zoo.text", None),
     "cross_validate": ("zoo.training.crossval", "cross_validate"),
+    "comparison": ("zoo.comparison", None),
+    "inspection": ("zoo.inspection", None),
+    "scaling": ("zoo.scaling", None),
+    "visualize": ("zoo.visualize", None),
 }
 
 
