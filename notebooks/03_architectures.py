@@ -28,6 +28,7 @@ import zoo
 WORK = tempfile.mkdtemp(prefix="zoo-architectures-")  # runs/ and mlflow.db go here
 os.chdir(WORK)
 EPOCHS = 2  # 20 to train for real
+TRAIN_SIZE = 500  # None: all 1,221 training images
 MODELS = ["alexnet", "vgg11", "googlenet", "resnet18", "seresnet18"]
 
 # %%
@@ -90,8 +91,8 @@ layers_of("seresnet18", "conv2_block1")
 # %% [markdown]
 # ## Two of them trained, compared
 #
-# The CIFAR-style ResNet-20 and its squeeze-and-excitation version on the 8x8 digits,
-# same recipe, same seed. `zoo.compare` reads both runs back from TensorBoard and from
+# The CIFAR-style ResNet-20 and its squeeze-and-excitation version on 500 of the 8x8
+# digits, same recipe, same seed. `zoo.compare` reads both runs back from TensorBoard and from
 # MLflow and says in words what their curves show.
 
 # %%
@@ -102,6 +103,7 @@ for model in ("resnet20", "seresnet20"):
         [
             f"train.model = '{model}'",
             f"train.epochs = {EPOCHS}",
+            f"digits.train_size = {TRAIN_SIZE}",
             f"train.run_name = '{model}'",
             "train.experiment = 'architectures'",
         ],
