@@ -101,16 +101,16 @@ def last_feature_map(**knobs):
 
 
 variants = {
-    "defaults (same padding, max pool 2)": {},
+    "defaults (same, max pool 2)": {},
     "no pooling": {"pool": None},
     "stride 2, no pooling": {"strides": 2, "pool": None},
     "valid padding": {"padding": "valid"},
-    "1x1 convolution to 8 channels": {"pointwise_filters": 8},
+    "1x1 convolution to 8": {"pointwise_filters": 8},
     "global average bridge": {"bridge": "global_avg"},
 }
 for label, knobs in variants.items():
     shape, params = last_feature_map(**knobs)
-    print(f"{label:38s} feature map {shape!s:14s} {params:>9,} parameters")
+    print(f"{label:30s} {shape!s:13s} {params:>9,} parameters")
 
 # %% [markdown]
 # A wrong combination is one clear sentence, not a stack trace deep inside Keras:
