@@ -38,7 +38,6 @@ _LAZY = {
     "comparison": ("zoo.comparison", None),
     "inspection": ("zoo.inspection", None),
     "scaling": ("zoo.scaling", None),
-    "visualize": ("zoo.visualize", None),
 }
 
 
