@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
-CELL_TIMEOUT_S = 900  # one cell on a loaded 2-core machine; the whole notebook takes ~1 min
+CELL_TIMEOUT_S = 900  # one cell on a loaded 2-core machine; a whole notebook takes 1-3 min
 
 
 def out_dir() -> Path:
