@@ -1,6 +1,9 @@
 # Two commands for a fresh machine:
 #   make run    create .venv if missing, install, get Fashion-MNIST, train the quickstart recipe
 #   make test   create .venv if missing, install, run the test suite
+# and the documentation site:
+#   make docs   build site/ (strict); renders the notebooks `make test` executed, executing
+#               (with their test) only those that are missing or older than their source
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -10,7 +13,7 @@ FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 CONSTRAINTS ?= constraints.txt
 
-.PHONY: run test install data lint clean constraints
+.PHONY: run test install data lint clean constraints docs
 
 run: install data
 	$(VENV)/bin/zoo train $(RECIPE) $(ARGS)
@@ -33,7 +36,7 @@ constraints:
 	rm -rf .venv-refresh
 	$(PYTHON) -m venv .venv-refresh
 	.venv-refresh/bin/python -m pip install --quiet --upgrade pip
-	.venv-refresh/bin/python -m pip install --quiet -e ".[test]"
+	.venv-refresh/bin/python -m pip install --quiet -e ".[test,docs]"
 	.venv-refresh/bin/python -m pytest -q
 	{ head -3 $(CONSTRAINTS); .venv-refresh/bin/python -m pip freeze --exclude-editable \
 		| grep -v '^keras-gin-zoo'; } > $(CONSTRAINTS).new
@@ -51,8 +54,23 @@ data: install
 		echo "Fashion-MNIST: not found; install Debian's dataset-fashion-mnist or set ZOO_DATA_DIR (keras downloads it when online)"; \
 	fi
 
+NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.py)
+EXECUTED := $(patsubst notebooks/%.py,docs/notebooks/%.ipynb,$(NOTEBOOKS))
+
+DOCS_STAMP := $(VENV)/.zoo-docs-installed
+
+docs: install $(DOCS_STAMP) $(EXECUTED)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+$(DOCS_STAMP): setup.cfg $(CONSTRAINTS) | install
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,docs]"
+	@touch $(DOCS_STAMP)
+
+docs/notebooks/%.ipynb: notebooks/%.py | install
+	$(PY) -m pytest -q tests/test_notebooks.py -k $*
+
 lint: install
 	$(VENV)/bin/ruff check zoo tuners callbacks tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info site docs/notebooks

@@ -44,6 +44,19 @@ def test_every_package_and_recipe_is_in_the_wheel(wheel):
     assert sorted((packages | recipes | {"zoo/recipes/__init__.py"}) - set(wheel.namelist())) == []
 
 
+def test_every_module_of_the_tree_is_in_the_wheel(wheel):
+    """A folder of modules without ``__init__.py`` imports from a checkout (a namespace
+    package) but package discovery leaves it out of the wheel."""
+    modules = {
+        p.relative_to(ROOT).as_posix()
+        for t in TOPS
+        for p in (ROOT / t).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    missing = sorted(modules - set(wheel.namelist()))
+    assert not missing, f"not in the wheel (a folder without __init__.py?): {missing}"
+
+
 def test_the_wheel_holds_only_the_packages_and_the_zoo_command(wheel):
     import zoo
 

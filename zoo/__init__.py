@@ -36,6 +36,10 @@ _LAZY = {
     "TuneResult": ("tuners.api", "TuneResult"),
     "text": ("zoo.analysis.embeddings", None),
     "cross_validate": ("zoo.training.crossval", "cross_validate"),
+    "comparison": ("zoo.comparison", None),
+    "analysis": ("zoo.analysis", None),
+    "summary": ("zoo.analysis.summary", None),
+    "scaling": ("zoo.analysis.scaling", None),
 }
 
 

@@ -126,16 +126,13 @@ def reading(rows: Sequence[Measure]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: Sequence[Measure], path: str | Path) -> Path:
-    """Parameters and mult-adds against the input side, log-log, one line per model."""
-    import matplotlib
+def figure(rows: Sequence[Measure]):
+    """Parameters and mult-adds against the input side, log-log, one line per model: a
+    matplotlib Figure (shown inline in Jupyter)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, key, title in zip(
         axes, ("params", "macs"), ("parameters", "mult-adds per example"), strict=True
     ):
@@ -152,6 +149,12 @@ def plot(rows: Sequence[Measure], path: str | Path) -> Path:
     axes[0].legend(fontsize=8)
     fig.suptitle("growth with the input: slope 2 on these axes is n^2, slope 0 is constant")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def plot(rows: Sequence[Measure], path: str | Path) -> Path:
+    """Save :func:`figure` as a PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure(rows).savefig(path, dpi=100)
     return path

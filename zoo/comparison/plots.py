@@ -65,11 +65,10 @@ def _draw(ax, metric: str, runs: dict, colors: list[str]) -> None:
 
 def curves_figure(table):
     """One matplotlib figure: a panel per metric, train solid and validation dashed, a colour
-    per run."""
+    per run. A Figure of its own, not pyplot's: Jupyter shows it inline, and no backend is
+    switched."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     runs = epoch_histories(table)
     names = sorted({p for h in runs.values() for p in panels(h)}, key=lambda k: (k != "loss", k))
@@ -78,8 +77,9 @@ def curves_figure(table):
     cols = min(COLUMNS_MAX, len(names))
     rows = math.ceil(len(names) / cols)
     width, height = PANEL_SIZE
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(width * cols, height * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric in zip(axes.flat, names, strict=False):
         _draw(ax, metric, runs, colors)
     for ax in list(axes.flat)[len(names) :]:
@@ -92,22 +92,14 @@ def curves_figure(table):
 
 def save_curves(table, path: str | Path) -> Path:
     """Save the learning curves of the table's runs as a PNG."""
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = curves_figure(table)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    curves_figure(table).savefig(path, dpi=DPI)
     return path
 
 
 def curves_base64(table) -> str:
     """The learning curves as a base64 PNG, for an HTML ``data:`` URL."""
-    import matplotlib.pyplot as plt
-
-    fig = curves_figure(table)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    plt.close(fig)
+    curves_figure(table).savefig(buffer, format="png", dpi=DPI)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
