@@ -73,31 +73,49 @@ def test_there_are_eight_lessons():
     assert sorted(IMAGES) == [p.stem for p in SOURCES]
 
 
+# Two notebooks at a time: each runs in its own kernel, and much of a lesson is single-threaded
+# (imports, Ray's start-up, the first epoch's tracing), so two share the 2 cores of CI well.
+PARALLEL = int(os.environ.get("ZOO_NOTEBOOKS_PARALLEL", "2"))
+
+
+@pytest.fixture(scope="module")
+def executed(request, tmp_path_factory) -> dict[str, object]:
+    """Every selected notebook executed once (two at a time): its stem -> the notebook or the
+    error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(source: Path):
+        tmp = tmp_path_factory.mktemp(source.stem)
+        # the notebook's working folder goes here; a short path, as Ray's sockets need one
+        work = Path(tempfile.mkdtemp(prefix="zoo-nb-"))
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+            "TMPDIR": str(work),
+        }
+        try:
+            return run_notebook(source, tmp, env)
+        except Exception as exc:  # reported by the notebook's own test
+            return exc
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    selected = [
+        item.callspec.params["source"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_notebook_runs"
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, PARALLEL)) as pool:
+        results = list(pool.map(one, selected))
+    return {source.stem: result for source, result in zip(selected, results, strict=True)}
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
-def test_notebook_runs(source: Path, tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    # the notebook's working folder goes here; a short path, as Ray's sockets need one
-    work = Path(tempfile.mkdtemp(prefix="zoo-nb-"))
-    monkeypatch.setenv("TMPDIR", str(work))
-    try:
-        run_notebook(source, tmp_path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def run_notebook(source: Path, tmp_path: Path) -> None:
-    nb = jupytext.read(source)
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, naming the cell, when one fails
-    seconds = time.perf_counter() - start
-    nb.metadata["zoo"] = {"seconds": round(seconds, 1)}
-    drop_start_up_noise(nb)
+def test_notebook_runs(source: Path, executed):
+    result = executed[source.stem]
+    if isinstance(result, BaseException):
+        raise result
+    nb = result
     text = texts(nb)
     # a figure that did not render shows as its repr instead of a picture
     assert "<Figure size" not in text and "<matplotlib.figure" not in text
@@ -106,7 +124,23 @@ def run_notebook(source: Path, tmp_path: Path) -> None:
     out = out_dir()
     out.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / f"{source.stem}.ipynb")
-    print(f"{source.name}: {seconds:.1f} s")
+    print(f"{source.name}: {nb.metadata['zoo']['seconds']:.1f} s")
+
+
+def run_notebook(source: Path, tmp_path: Path, env: dict[str, str]):
+    """Execute ``source`` in a fresh kernel whose environment is ``env``; the executed notebook."""
+    nb = jupytext.read(source)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    start = time.perf_counter()
+    client.execute(env=env)  # raises CellExecutionError, naming the cell, when one fails
+    nb.metadata["zoo"] = {"seconds": round(time.perf_counter() - start, 1)}
+    drop_start_up_noise(nb)
+    return nb
 
 
 # The pictures each lesson shows (figures, and PNGs a run wrote): one that stops rendering
