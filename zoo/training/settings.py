@@ -20,11 +20,11 @@ from typing import Any
 
 import gin
 
+from zoo.datasets.base import TARGETS
 from zoo.errors import ConfigError, unknown
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-TARGETS = ("sparse", "onehot", "multilabel", "regression")
 TEST_TIME_AUGMENTS = ("flip",)  # see zoo.datasets.augment.test_time_flip
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "ray")  # see zoo.training.distribute
 
