@@ -37,8 +37,8 @@ from mlflow.tracking import MlflowClient
 import zoo
 from tests.conftest import write_idx
 from zoo.config import list_recipes, resolve_recipe
+from zoo.tracking import rundir
 from zoo.tracking.readers import read_mlflow, read_tensorboard
-from zoo.training import rundir
 from zoo.training.stops import RunStopped
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.training.rundir import RunDir, read_history
+from zoo.tracking.rundir import RunDir, read_history
 from zoo.training.settings import RunOptions
 from zoo.training.setup import Setup
 
@@ -60,9 +60,7 @@ def make_callbacks(setup: Setup, run_dir: RunDir | None, logger, options: RunOpt
     if run_dir is not None and options.checkpoints:
         best = best_so_far(read_history(run_dir.history), monitor) if run_dir.resumed else None
         cbs.append(
-            EpochCheckpoint(
-                run_dir.checkpoints, monitor, skip=lambda: nan_guard.reason is not None, best=best
-            )
+            EpochCheckpoint(run_dir, monitor, skip=lambda: nan_guard.reason is not None, best=best)
         )
     cbs += [logger, nan_guard, *options.extra_callbacks]
     if setup.settings.early_stopping_patience:
@@ -189,5 +187,5 @@ def _finalize_average(setup: Setup, nan_guard, callbacks) -> None:
         return
     for cb in callbacks:
         if isinstance(cb, EpochCheckpoint):
-            save_model(setup.net, cb.folder / "last.keras")
+            save_model(setup.net, cb.files.last)
     print("weights: the exponential moving average (optimizer.ema_momentum)", flush=True)

@@ -16,8 +16,8 @@ from typing import Any
 import gin
 
 from zoo.errors import ConfigError
+from zoo.tracking.rundir import RunDir
 from zoo.training.optimizers import compile_model, resolve_loss
-from zoo.training.rundir import RunDir
 from zoo.training.settings import RunOptions, TrainSettings
 
 
@@ -119,7 +119,7 @@ def prepare(settings: TrainSettings, run_dir: RunDir | None, options: RunOptions
         )
     data = distribute.shard(data, dist)
     if run_dir is not None and data.extras.get("vocabulary"):
-        (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
+        run_dir.vocabulary.write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
     if run_dir is not None and run_dir.resumed:
         _skip_shuffles(data, run_dir.completed_epochs, settings.steps_per_epoch)
@@ -238,8 +238,8 @@ def _load_checkpoint(run_dir: RunDir):
     from zoo.models.saving import load_model
     from zoo.training.checkpoints import restore_random_states
 
-    net = load_model(run_dir.checkpoints / "last.keras", action="resume")
-    restore_random_states(net, run_dir.checkpoints / "last.keras")
+    net = load_model(run_dir.last, action="resume")
+    restore_random_states(net, run_dir.last)
     print(f"resuming {run_dir.path} after epoch {run_dir.completed_epochs}", flush=True)
     return net
 
@@ -318,7 +318,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
     trainable, frozen = count_params(setup.net)
     setup.operative_config = gin.operative_config_str()
     if run_dir is not None and not run_dir.resumed:
-        (run_dir.path / "operative_config.gin").write_text(setup.operative_config)
+        run_dir.operative_config.write_text(setup.operative_config)
     setup.model_summary = model_summary(setup.net)
     from zoo.analysis.summary import layer_table
 
