@@ -65,7 +65,7 @@ def assert_scored_once(run_dir: Path, recipe_path: str) -> None:
 
     from zoo import datasets
     from zoo.config import parse
-    from zoo.training.rundir import read_history
+    from zoo.tracking.rundir import read_history
 
     parse(recipe_path)
     data = datasets.load("digits", batch_size=32, target="sparse", seed=42)

@@ -38,8 +38,8 @@ import zoo
 from tests.conftest import write_idx
 from zoo._compat import gin_bindings
 from zoo.config import list_recipes, resolve_recipe
+from zoo.tracking import rundir
 from zoo.tracking.readers import read_mlflow, read_tensorboard
-from zoo.training import rundir
 from zoo.training.stops import RunStopped
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -52,6 +52,22 @@ def test_unwritable_stores_and_runs_directory_are_one_sentence(tmp_path, capsys)
     assert "Cannot create the runs directory /proc/zoo-runs/digits" in line
 
 
+def test_compare_with_a_missing_store_is_one_sentence(tmp_path, capsys):
+    # the store check of zoo train, asked for a store to read: the SQLite file must exist
+    run = tmp_path / "runs" / "x" / "r"
+    (run / "tensorboard").mkdir(parents=True)
+    store = f"sqlite:///{tmp_path / 'gone.db'}"
+    summary = {
+        "run_name": "r",
+        "experiment": "x",
+        "mlflow": {"run_id": "01", "tracking_uri": store},
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    line = _one_line_exit_2(capsys, ["compare", str(run)])
+    assert f"The MLflow store {store} does not exist: set --tracking-uri" in line
+    assert not (tmp_path / "gone.db").exists()  # reading never creates a store
+
+
 def test_corrupt_checkpoint_on_resume_is_one_sentence(tmp_path, capsys):
     result = zoo.train("digits_cnn", [*TINY, "train.epochs = 1", "train.run_name = 'c'"])
     last = result.run_dir / "checkpoints" / "last.keras"

@@ -18,6 +18,7 @@ from typing import Any
 from tuners.space import TuneSettings, check_space, dry_run_report
 from tuners.trial import TrialRecord, train_settings
 from zoo.errors import ConfigError
+from zoo.tracking.rundir import RunDir
 
 
 @dataclass
@@ -172,7 +173,7 @@ def fingerprint(identity: dict[str, Any]) -> str:
 def _previous_search(folder: Path, identity: dict[str, Any], overwrite: bool) -> dict:
     """The state of the search ``folder`` holds (empty if none); one sentence if it holds
     another search, so that a different recipe or space never writes into it."""
-    state_file = folder / "tune.json"
+    state_file = RunDir(folder).tune_state
     if overwrite or not state_file.is_file():
         return {}
     previous = json.loads(state_file.read_text())
@@ -204,19 +205,17 @@ def _parent_run(train, name: str, tune_dir: Path, previous: dict, settings, mlfl
     """The tuning run's MLflow parent run (the same one again when a search resumes)."""
     import contextlib
 
-    from zoo.tracking import mlflow_run
+    from zoo.tracking import RUN_DIR_TAG, check_store, mlflow_run
 
     if not mlflow:
         return contextlib.nullcontext(None)
-    from zoo.tracking import check_store
-
     check_store(train.tracking_uri)
     return mlflow_run(
         train.experiment,
         f"tune-{name}",
         uri=train.tracking_uri,
         run_id=previous.get("mlflow_run_id"),
-        tags={"zoo.tuning": _description(settings), "zoo.run_dir": str(tune_dir)},
+        tags={"zoo.tuning": _description(settings), RUN_DIR_TAG: str(tune_dir)},
     )
 
 
@@ -236,7 +235,7 @@ def _write_state(tune_dir: Path, path, bindings, settings: TuneSettings, identit
         "mlflow_run_id": parent.run_id if parent else None,
         "tracking_uri": parent.uri if parent is not None else None,
     }
-    (tune_dir / "tune.json").write_text(json.dumps(state, indent=2) + "\n")
+    RunDir(tune_dir).tune_state.write_text(json.dumps(state, indent=2) + "\n")
     return state
 
 

@@ -177,7 +177,7 @@ def _fit_trial(current, trial, model, kwargs, train_epochs):
         mlflow_run_id=result.mlflow_run_id,
         history=result.fit_history,
     )
-    save_record(record, current.run_dir.path / "record.json")
+    save_record(record, current.run_dir.trial_record)
     history = keras.callbacks.History()
     history.history = {k: list(v) for k, v in result.fit_history.items()}
     history.epoch = list(
@@ -188,10 +188,11 @@ def _fit_trial(current, trial, model, kwargs, train_epochs):
 
 def _records(ctx, tuner) -> list[TrialRecord]:
     from tuners.trial import load_record
+    from zoo.tracking.rundir import RunDir
 
     records = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
-        path = ctx.tune_dir / "trials" / trial_id / "record.json"
+        path = RunDir(ctx.tune_dir).trial(trial_id).trial_record
         if trial.status != "COMPLETED" or not path.is_file():
             continue
         record = load_record(path)

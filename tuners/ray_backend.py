@@ -175,25 +175,6 @@ def _searcher(settings: TuneSettings, evaluated: list[tuple[dict, float]] = ()):
     return None
 
 
-def _init_ray(settings: TuneSettings) -> None:
-    import os
-
-    import ray
-
-    if ray.is_initialized():
-        return
-    env = {k: os.environ[k] for k in ("PYTHONPATH", "MLFLOW_TRACKING_URI") if k in os.environ}
-    kwargs: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "runtime_env": {"env_vars": env} if env else None,
-    }
-    if settings.address:
-        ray.init(address=settings.address, **kwargs)
-    else:
-        ray.init(num_cpus=settings.num_cpus, **kwargs)
-
-
 def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list[TrialRecord]:
     """Run, resume or extend a Ray Tune search; returns one record per trial.
 
@@ -204,10 +185,12 @@ def search(ctx, settings: TuneSettings, train_epochs: int, verbose: int) -> list
     """
     from ray import tune
 
+    from zoo.training.ray_train import start_ray
+
     space = settings.parsed_space()
     max_t = settings.max_epochs or train_epochs
     checkpoint = settings.scheduler == "hyperband"  # it pauses trials and resumes them later
-    _init_ray(settings)
+    start_ray(settings.address, settings.num_cpus)
     trainable = tune.with_parameters(
         _trainable, ctx=ctx, space=space, max_t=max_t, checkpoint=checkpoint
     )
@@ -334,13 +317,13 @@ def _agree(ctx, records: list[TrialRecord], max_t: int) -> None:
     is FINISHED on both sides, with the epoch it stopped after; one Ray reports as failed is
     FAILED on both.
     """
-    from zoo.training.rundir import write_json
+    from zoo.tracking.rundir import RunDir, write_json
 
     mlflow_client, runs = _nested_runs(ctx)
     for record in records:
         status = "FINISHED" if record.status == "COMPLETED" else "FAILED"
         stopped = None if record.epochs >= max_t else f"by Ray after epoch {record.epochs}"
-        summary_file = ctx.tune_dir / "trials" / record.trial / "summary.json"
+        summary_file = RunDir(ctx.tune_dir).trial(record.trial).summary
         if summary_file.is_file():
             summary = json.loads(summary_file.read_text())
         else:  # the worker ended before the run wrote it: what Ray saw of the trial

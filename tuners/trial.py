@@ -89,10 +89,11 @@ def trial_options(
     """How a trial runs: in ``trials/<id>/``, nested under the tuning run, with the tuner's
     callbacks and budget, its values logged as params, no test split and no signal handlers
     of its own (the search owns the process)."""
+    from zoo.tracking.rundir import RunDir
     from zoo.training.settings import RunOptions
 
     return RunOptions(
-        run_dir=ctx.tune_dir / "trials" / trial_id,
+        run_dir=RunDir(ctx.tune_dir).trial(trial_id).path,
         run_name=run_name,
         parent_run_id=ctx.parent_run_id,
         mlflow=ctx.parent_run_id is not None,

@@ -20,6 +20,7 @@ import numpy as np
 
 from zoo.errors import ConfigError
 from zoo.models.word_vectors import Vectors, embedding_matrix, read_vectors
+from zoo.tracking.rundir import RunDir
 
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 
@@ -41,12 +42,12 @@ def load_model_and_vocabulary(source: Any):
     vocabulary = None
     run_dir = _run_dir(source)
     if run_dir is not None:
-        vocab_file = run_dir / "vocabulary.txt"
-        if vocab_file.is_file():
-            vocabulary = vocab_file.read_text().split("\n")[:-1]
-        for name in ("best.keras", "last.keras"):
-            if (run_dir / "checkpoints" / name).is_file():
-                return load_model(run_dir / "checkpoints" / name, compile=False), vocabulary
+        files = RunDir(run_dir)
+        if files.vocabulary.is_file():
+            vocabulary = files.vocabulary.read_text().split("\n")[:-1]
+        checkpoint = files.existing_checkpoint()
+        if checkpoint is not None:
+            return load_model(checkpoint, compile=False), vocabulary
         raise ConfigError(f"{run_dir} holds no checkpoints/best.keras or last.keras.")
     if isinstance(source, str | os.PathLike):
         if not Path(source).is_file():
@@ -122,7 +123,7 @@ def export_projector(
         run_dir = _run_dir(model_or_run)
         if run_dir is None:
             raise ConfigError("export_projector needs out_dir when given a model.")
-        out_dir = run_dir / "tensorboard"
+        out_dir = RunDir(run_dir).tensorboard
     return _write_projector(embedding_weights(model), vocabulary, Path(out_dir), max_words)
 
 
@@ -156,7 +157,7 @@ def log_run_embeddings(model, vocabulary: Sequence[str], run_dir: Path, handle=N
         weights = embedding_weights(model)
     except ConfigError:
         return
-    out = _write_projector(weights, vocabulary, Path(run_dir) / "tensorboard", 10_000)
+    out = _write_projector(weights, vocabulary, RunDir(run_dir).tensorboard, 10_000)
     if handle is not None:
         with contextlib.suppress(Exception):
             for name in ("vectors.tsv", "metadata.tsv", PROJECTOR_CONFIG):

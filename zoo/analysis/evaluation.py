@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-EVALUATION_DIR = "evaluation"
 PER_CLASS_CSV = "per_class.csv"
 CONFUSION_CSV = "confusion_matrix.csv"
 CONFUSION_PNG = "confusion_matrix.png"

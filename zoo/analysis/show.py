@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ConfigError, unknown
-
-SHOW_DIR = "show"
+from zoo.tracking.rundir import RunDir
 
 
 def _pyplot():
@@ -143,8 +142,9 @@ def sample_images(run_dir: Path, count: int) -> np.ndarray:
     from zoo.config import parse
     from zoo.training.settings import current_settings
 
-    summary = json.loads((run_dir / "summary.json").read_text())
-    parse(run_dir / "operative_config.gin")
+    files = RunDir(run_dir)
+    summary = json.loads(files.summary.read_text())
+    parse(files.operative_config)
     data = datasets.load(summary["dataset"], seed=current_settings().seed)
     split = data.test if data.test is not None else data.validation
     taken: list[np.ndarray] = []
@@ -162,21 +162,24 @@ def log_to_run(run_dir: Path, images: dict[str, Path]) -> list[str]:
 
     from zoo.analysis.evaluation import log_images
 
-    writer = tf.summary.create_file_writer(str(run_dir / "tensorboard" / SHOW_DIR))
+    files = RunDir(run_dir)
+    writer = tf.summary.create_file_writer(str(files.show_log))
     log_images(writer, images, step=0)
     writer.close()
-    said = [f"TensorBoard: {run_dir / 'tensorboard' / SHOW_DIR} (Images tab)"]
-    mlflow = json.loads((run_dir / "summary.json").read_text()).get("mlflow") or {}
+    said = [f"TensorBoard: {files.show_log} (Images tab)"]
+    mlflow = json.loads(files.summary.read_text()).get("mlflow") or {}
     if mlflow.get("run_id") and mlflow.get("tracking_uri"):
         from mlflow.tracking import MlflowClient
 
-        from zoo.comparison.sides import check_store
+        from zoo.tracking import check_store
 
-        check_store(mlflow["tracking_uri"])
+        check_store(
+            mlflow["tracking_uri"], option=f"the tracking_uri in {files.summary}", read=True
+        )
         client = MlflowClient(tracking_uri=mlflow["tracking_uri"])
         for path in images.values():
-            client.log_artifact(mlflow["run_id"], str(path), artifact_path=SHOW_DIR)
-        said.append(f"MLflow: artifacts {SHOW_DIR}/ of run {mlflow['run_id']}")
+            client.log_artifact(mlflow["run_id"], str(path), artifact_path=files.show.name)
+        said.append(f"MLflow: artifacts {files.show.name}/ of run {mlflow['run_id']}")
     return said
 
 
@@ -194,13 +197,13 @@ def show_run(
     from zoo.analysis.summary import load_run_model
 
     run_dir = Path(run_dir)
-    if not (run_dir / "summary.json").is_file():
+    if not RunDir(run_dir).summary.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (it has no summary.json).")
     if not filters and not layers:
         raise ConfigError("Say what to show: --filters and/or --feature-maps LAYER...")
     model = load_run_model(run_dir, checkpoint)
     images = sample_images(run_dir, count) if layers else None
-    written = visualize(model, images, run_dir / SHOW_DIR, filters=filters, layers=layers)
+    written = visualize(model, images, RunDir(run_dir).show, filters=filters, layers=layers)
     if log:
         for line in log_to_run(run_dir, written):
             print(line)

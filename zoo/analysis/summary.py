@@ -252,11 +252,11 @@ def layer_table(model, input_shapes: Iterable[Sequence[int]] | None = None) -> s
 
 def load_run_model(run_dir, checkpoint: str = "last"):
     """The model saved in ``run_dir/checkpoints/<checkpoint>.keras`` (``last`` or ``best``)."""
-    from pathlib import Path
+    from zoo.tracking.rundir import CHECKPOINTS, RunDir
 
-    if checkpoint not in ("last", "best"):
+    if checkpoint not in CHECKPOINTS:
         raise ConfigError(f"checkpoint must be 'last' or 'best', not {checkpoint!r}.")
-    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.keras"
+    path = RunDir(run_dir).checkpoint(checkpoint)
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: give a run directory with {checkpoint}.keras.")
     from zoo.models.saving import load_model

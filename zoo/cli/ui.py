@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
@@ -33,28 +31,6 @@ def add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Stopped(KeyboardInterrupt):
-    """zoo ui was asked to stop (SIGINT, SIGTERM or SIGHUP)."""
-
-
-@contextlib.contextmanager
-def _stop_on_signals():
-    """SIGINT, SIGTERM and SIGHUP stop zoo ui and both servers, whatever disposition it
-    inherited (a shell's background job starts with SIGINT ignored; SIGTERM raises nothing by
-    default)."""
-
-    def handle(signum, frame):
-        raise _Stopped(signal.Signals(signum).name)
-
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    previous = {n: signal.signal(getattr(signal, n), handle) for n in names if hasattr(signal, n)}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
-
-
 def ui_main(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir)
     logdir = runs_dir / args.experiment if args.experiment else runs_dir
@@ -62,9 +38,13 @@ def ui_main(args: argparse.Namespace) -> int:
         raise ZooError(f"No runs in {logdir}: train one first (zoo train RECIPE).")
     uri = store_uri(args.tracking_uri)
     print(f"starting MLflow ({uri}) and TensorBoard ({logdir}) ...", flush=True)
+    from zoo.training.stops import StopGuard
+
     try:
         with (
-            _stop_on_signals(),
+            # SIGINT, SIGTERM and SIGHUP stop zoo ui and both servers, whatever disposition
+            # it inherited (a shell's background job starts with SIGINT ignored)
+            StopGuard(keep_ignored=False),
             serving(
                 uri,
                 logdir,

@@ -32,7 +32,7 @@ from zoo.comparison.compare_runs import compare
 from zoo.comparison.discover import LeftOut, RunInfo, find_runs, load_run, survey
 from zoo.comparison.plots import curves_figure, save_curves
 from zoo.comparison.report import config_diffs, report_html, save_html
-from zoo.comparison.sides import check_store, read_sides
+from zoo.comparison.sides import read_sides
 from zoo.comparison.table import (
     COLUMNS,
     DIFFERS,
@@ -57,7 +57,6 @@ __all__ = [
     "OK",
     "RunInfo",
     "align",
-    "check_store",
     "compare",
     "config_diffs",
     "curves_figure",

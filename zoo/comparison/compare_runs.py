@@ -9,9 +9,10 @@ from typing import Any
 from zoo.comparison.discover import LeftOut, RunInfo, load_run, survey
 from zoo.comparison.plots import save_curves
 from zoo.comparison.report import save_html
-from zoo.comparison.sides import check_store, read_sides
+from zoo.comparison.sides import read_sides
 from zoo.comparison.table import COLUMNS, MLFLOW_ONLY, align, epoch_histories
 from zoo.errors import ZooError, first_line
+from zoo.tracking import check_store
 
 
 def _read(info: RunInfo, stores: dict[str, str | None]):
@@ -19,7 +20,7 @@ def _read(info: RunInfo, stores: dict[str, str | None]):
     if info.tracking_uri and info.run_id:
         if info.tracking_uri not in stores:
             try:
-                check_store(info.tracking_uri)
+                check_store(info.tracking_uri, option="--tracking-uri", read=True)
                 stores[info.tracking_uri] = None
             except ZooError as exc:
                 stores[info.tracking_uri] = first_line(exc)

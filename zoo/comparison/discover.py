@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import ZooError
-
-SUMMARY = "summary.json"
-TUNE_STATE = "tune.json"
-SWEEP = "find-lr"  # the ``kind`` a find-lr sweep writes in its summary
+from zoo.tracking.rundir import RunDir
 
 
 @dataclass
@@ -58,17 +55,17 @@ class LeftOut:
 
 def is_run(path: Path) -> bool:
     """True when ``path`` is a run directory (it holds a ``summary.json``)."""
-    return (path / SUMMARY).is_file()
+    return RunDir(path).summary.is_file()
 
 
 def is_search(path: Path) -> bool:
     """True when ``path`` is a tuning folder (it holds a ``tune.json``)."""
-    return (path / TUNE_STATE).is_file()
+    return RunDir(path).tune_state.is_file()
 
 
 def _summary(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads((path / SUMMARY).read_text())
+        data = json.loads(RunDir(path).summary.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -85,7 +82,8 @@ def expand(path: Path) -> tuple[list[Path], list[LeftOut]]:
     run holds only the statistics over the folds, with no TensorBoard twin); a run gives itself.
     """
     if is_search(path):
-        trials = _sub_runs(path / "trials") if (path / "trials").is_dir() else []
+        folder = RunDir(path).trials
+        trials = _sub_runs(folder) if folder.is_dir() else []
         note = (
             "a tuning folder: the search's own MLflow run has no TensorBoard twin; "
             f"its {len(trials)} trial(s) are compared"
@@ -101,7 +99,8 @@ def expand(path: Path) -> tuple[list[Path], list[LeftOut]]:
             )
             return folds, [LeftOut(path, note)]
         return [path], []
-    return [], [LeftOut(path, f"not a run: no {SUMMARY} (or the run died before writing it)")]
+    missing = RunDir(path).summary.name
+    return [], [LeftOut(path, f"not a run: no {missing} (or the run died before writing it)")]
 
 
 def experiment_folder(folder: Path) -> tuple[list[Path], list[LeftOut]]:
@@ -166,9 +165,9 @@ def load_run(run_dir: str | Path, tracking_uri: str | None = None) -> RunInfo:
     """
     run_dir = Path(run_dir)
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text())
+        summary = json.loads(RunDir(run_dir).summary.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ZooError(f"Cannot read {run_dir / SUMMARY}: {exc}.") from exc
+        raise ZooError(f"Cannot read {RunDir(run_dir).summary}: {exc}.") from exc
     mlflow_info = summary.get("mlflow") or {}
     run_id = mlflow_info.get("run_id") or summary.get("mlflow_run_id")
     uri = tracking_uri or mlflow_info.get("tracking_uri") or summary.get("tracking_uri")

@@ -13,6 +13,7 @@ from typing import Any
 
 from zoo.comparison.plots import curves_base64
 from zoo.comparison.table import OK, epoch_histories, fmt_value, problems
+from zoo.tracking.rundir import RunDir
 
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:1200px}"
@@ -39,7 +40,7 @@ def config_diffs(run_dirs: dict[str, str]) -> dict[str, str]:
     """Unified diffs of each run's operative_config.gin against the first run's."""
     texts = {}
     for label, run_dir in run_dirs.items():
-        path = Path(run_dir) / "operative_config.gin"
+        path = RunDir(run_dir).operative_config
         texts[label] = path.read_text().splitlines() if path.is_file() else []
     labels = list(texts)
     return {
@@ -108,13 +109,12 @@ def evaluation_section(label: str, run_dir: str | Path) -> list[str]:
     """A run's per-class table and confusion matrix, when its ``evaluation/`` folder has them."""
     from zoo.analysis.evaluation import (
         CONFUSION_PNG,
-        EVALUATION_DIR,
         PER_CLASS_CSV,
         WRONG_MD,
         WRONG_PNG,
     )
 
-    folder = Path(run_dir) / EVALUATION_DIR
+    folder = RunDir(run_dir).evaluation
     table, matrix = folder / PER_CLASS_CSV, folder / CONFUSION_PNG
     if not table.is_file() and not matrix.is_file():
         return []

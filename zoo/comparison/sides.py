@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from zoo.comparison.discover import RunInfo
 from zoo.errors import ZooError
-
-
-def check_store(uri: str) -> None:
-    """Fail in one line, and fast, when the MLflow store cannot be reached."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///") :])
-        if not path.is_file():
-            raise ZooError(f"The MLflow store {uri} does not exist: pass --tracking-uri.")
-    elif uri.startswith(("http://", "https://")):
-        from zoo.tracking import server_problem
-
-        problem = server_problem(uri, timeout=10)
-        if problem:
-            raise ZooError(
-                f"The MLflow server {uri} does not answer ({problem}): start it (zoo ui) or pass "
-                "--tracking-uri."
-            )
+from zoo.tracking import check_store
+from zoo.tracking.rundir import RunDir
 
 
 def read_sides(run: RunInfo) -> tuple[dict, dict, dict[str, str]]:
     """The run's series from TensorBoard and from MLflow, and its MLflow params."""
     from zoo.tracking.readers import read_mlflow, read_tensorboard
 
-    tb_dir = run.run_dir / "tensorboard"
+    tb_dir = RunDir(run.run_dir).tensorboard
     if not tb_dir.is_dir():
         raise ZooError(
             f"{run.run_dir} has no tensorboard/ folder (trained with tensorboard=False): "
@@ -40,7 +23,7 @@ def read_sides(run: RunInfo) -> tuple[dict, dict, dict[str, str]]:
             f"{run.run_dir} has no MLflow run (trained with mlflow=False or --no-mlflow): "
             "nothing to compare TensorBoard with."
         )
-    check_store(run.tracking_uri)
+    check_store(run.tracking_uri, option="--tracking-uri", read=True)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 

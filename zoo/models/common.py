@@ -89,9 +89,9 @@ def load_weights(model, weights: str) -> None:
         state_dict.load_torch_weights(model, path)
         return
     if path.endswith(".keras"):
-        import zoo.models.layers  # noqa: F401  (registers zoo's own layers for loading)
+        from zoo.models.saving import load_model
 
-        source = keras.saving.load_model(path, compile=False)
+        source = load_model(path, compile=False, action="load weights")
         model.set_weights(source.get_weights())
     else:
         model.load_weights(path)

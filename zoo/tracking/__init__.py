@@ -15,8 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# MLflow 3 opens an experiment on its GenAI "Overview" (traces) unless the experiment says it
+# holds model-training runs; with this tag its page opens on the runs table and their charts.
 TRAINING_KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
+FAILURE_TAG = "zoo.failure"  # why a run ended FAILED
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_LENGTH = 6000
 
@@ -46,9 +49,13 @@ CLIENT_ENV = {
 }
 
 
-def check_store(uri: str | None = None, timeout: float = 5.0) -> str:
-    """The tracking URI a run will use, after checking that its store answers (a server) or
-    can be written (a SQLite file); one sentence otherwise, before any work is done."""
+STORE_TIMEOUT = 5.0  # seconds a server's /health may take before the store counts as dead
+
+
+def check_store(uri: str | None = None, *, option: str | None = None, read: bool = False) -> str:
+    """The tracking URI to use, after checking that its store answers (a server) or can be
+    written (a SQLite file; ``read``: exists already); one sentence otherwise, before any work
+    is done. ``option`` is how the user names another store (default: ``train.tracking_uri``)."""
     import os
 
     from zoo.errors import ConfigError
@@ -56,17 +63,23 @@ def check_store(uri: str | None = None, timeout: float = 5.0) -> str:
     for key, value in CLIENT_ENV.items():
         os.environ.setdefault(key, value)
     resolved = tracking_uri(uri)
-    where = "train.tracking_uri" if uri else "MLFLOW_TRACKING_URI or train.tracking_uri"
+    where = option or ("train.tracking_uri" if uri else "MLFLOW_TRACKING_URI or train.tracking_uri")
     if resolved.startswith(("http://", "https://")):
-        problem = server_problem(resolved, timeout)
+        problem = server_problem(resolved, STORE_TIMEOUT)
         if problem:
             raise ConfigError(
                 f"The MLflow server {resolved} does not answer ({problem}): start it, or set "
                 f"{where} to a store that answers, e.g. 'sqlite:///mlflow.db'."
             )
     elif resolved.startswith("sqlite:///"):
-        folder = Path(resolved[len("sqlite:///") :]).expanduser().resolve().parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
+        path = Path(resolved[len("sqlite:///") :]).expanduser().resolve()
+        folder = path.parent
+        if read and not path.is_file():
+            raise ConfigError(
+                f"The MLflow store {resolved} does not exist: set {where} to the store the "
+                "runs were logged to."
+            )
+        if not read and (not folder.is_dir() or not os.access(folder, os.W_OK)):
             raise ConfigError(
                 f"The MLflow store {resolved} cannot be written: {folder} is not a writable "
                 f"folder; set {where} to a SQLite file in a folder you can write."
@@ -165,7 +178,7 @@ class RunHandle:
     def fail(self, reason: str) -> None:
         """End the run FAILED (without an exception), with the reason as a tag."""
         self.status = "FAILED"
-        self.client.set_tag(self.run_id, "zoo.failure", reason)
+        self.client.set_tag(self.run_id, FAILURE_TAG, reason)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import ZooError
+from zoo.tracking import TRAINING_KIND, TRAINING_KIND_TAG
 
 HOST = "127.0.0.1"
 DEFAULT_STORE = "sqlite:///mlflow.db"
@@ -296,12 +297,6 @@ def serving(
     finally:
         for server in reversed(started):
             stop(server)
-
-
-# MLflow 3 opens an experiment on its GenAI "Overview" (traces) unless the experiment says it
-# holds model-training runs; with this tag its page opens on the runs table and their charts.
-TRAINING_KIND_TAG = "mlflow.experimentKind"
-TRAINING_KIND = "custom_model_development"
 
 
 def mark_training_experiments(store: str, names: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from zoo.training.rundir import STATE_MEMBER, write_json
+from zoo.tracking.rundir import STATE_MEMBER, RunDir, write_json
 
 
 def random_states(model) -> list:
@@ -76,9 +76,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     best value so far when a resumed run continues.
     """
 
-    def __init__(self, folder: Path, monitor: str, skip=None, best: float | None = None):
+    def __init__(self, files: RunDir, monitor: str, skip=None, best: float | None = None):
         super().__init__()
-        self.folder = Path(folder)
+        self.files = files
         self.monitor = monitor
         self.skip = skip or (lambda: False)
         self.best = best
@@ -87,15 +87,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.skip():
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        save_model(self.model, self.folder / "last.keras", epochs=epoch + 1)
-        write_json(self.folder / "last.json", {"epochs": epoch + 1})
+        self.files.checkpoints.mkdir(parents=True, exist_ok=True)
+        save_model(self.model, self.files.last, epochs=epoch + 1)
+        write_json(self.files.last_state, {"epochs": epoch + 1})
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)):
             return
         if self.best is None or self._better(float(value), self.best):
             self.best = float(value)
-            save_model(self.model, self.folder / "best.keras")
+            save_model(self.model, self.files.best)
 
 
 def best_so_far(history: dict[str, list[float]], monitor: str) -> float | None:

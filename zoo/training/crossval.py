@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ConfigError
+from zoo.tracking.rundir import write_json
 from zoo.training import rundir
 from zoo.training.record import RunResult
 from zoo.training.run import run
@@ -99,7 +100,7 @@ def cross_validate(run_settings: Settings, options: RunOptions) -> RunResult:
                     _fold_loop(run_settings, options, name, parent, summary, handle)
                     handle.log_metrics(_cv_metrics(_finish(summary, started), summary), 0)
                 finally:
-                    rundir.write_json(parent.summary, summary)
+                    write_json(parent.summary, summary)
                     handle.log_artifact(parent.summary)
         else:
             _fold_loop(run_settings, options, name, parent, summary, None)
@@ -108,20 +109,16 @@ def cross_validate(run_settings: Settings, options: RunOptions) -> RunResult:
     finally:
         summary["status"] = status
         summary["wall_time_s"] = round(time.time() - started, 2)
-        rundir.write_json(parent.summary, summary)
+        write_json(parent.summary, summary)
 
     for key, s in summary["cv"].items():
         print(f"cross-validation {key}: mean {s['mean']:.4f}  std {s['std']:.4f}  ({folds} folds)")
     print(f"run directory: {parent.path}", flush=True)
-    return RunResult(
-        run_dir=parent.path,
-        run_name=name,
-        experiment=settings.experiment,
-        status=status,
-        mlflow_run_id=summary.get("mlflow", {}).get("run_id"),
+    return RunResult.of(
+        parent.path,
+        json.loads(json.dumps(summary)),
         tracking_uri=uri,
         test_metrics={f"cv_mean_{k}": s["mean"] for k, s in summary["cv"].items()},
-        summary=json.loads(json.dumps(summary)),
     )
 
 
@@ -151,7 +148,7 @@ def _fold_loop(settings: Settings, options, name, parent, summary, handle) -> No
             per_fold = {f"fold_{k}": v for k, v in result.test_metrics.items()}
             per_fold["fold_wall_time_s"] = entry["wall_time_s"]
             handle.log_metrics(per_fold, i)
-        rundir.write_json(parent.summary, summary)
+        write_json(parent.summary, summary)
         if result.status != "FINISHED":
             raise RuntimeError(f"fold {i + 1} ended {result.status}; stopping.")
 

@@ -40,7 +40,8 @@ import gin
 
 from zoo._compat import average_multi_worker_logs, nested_layers, strategy_from_scope
 from zoo.errors import ConfigError, ZooError, unknown
-from zoo.training.rundir import RunDir, find_for_resume
+from zoo.tracking.rundir import RunDir
+from zoo.training.rundir import find_for_resume
 
 SHARD_POLICIES = ("auto", "data", "file", "off")
 PAPER_REFERENCE_BATCH = 256  # Goyal et al. 2017: learning rate 0.1 per 256 examples
@@ -478,11 +479,11 @@ def worker_run_dir(settings, options) -> RunDir:
         return RunDir(path, settings.experiment, name)
     named = options.run_name or settings.run_name
     found = find_for_resume(settings.runs_dir, settings.experiment, named, trim=False)
-    copy = temp / settings.experiment / found.name
-    shutil.copytree(found.checkpoints, copy / "checkpoints")
-    for file in (found.history, found.summary):
+    copy = RunDir(temp / settings.experiment / found.name)
+    shutil.copytree(found.checkpoints, copy.checkpoints)
+    for file, to in ((found.history, copy.history), (found.summary, copy.summary)):
         if file.is_file():
-            shutil.copy2(file, copy / file.name)
+            shutil.copy2(file, to)
     return find_for_resume(temp, settings.experiment, found.name)
 
 

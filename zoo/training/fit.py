@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.training.rundir import RunDir, read_history
+from zoo.tracking.rundir import RunDir, read_history
 from zoo.training.settings import RunOptions
 from zoo.training.setup import Setup
 from zoo.training.transfer import TransferSettings
@@ -89,7 +89,7 @@ def make_callbacks(
     if run_dir is not None and options.checkpoints:
         best = best_so_far(read_history(run_dir.history), monitor) if run_dir.resumed else None
         checkpoint = EpochCheckpoint(
-            run_dir.checkpoints, monitor, skip=lambda: nan_guard.reason is not None, best=best
+            run_dir, monitor, skip=lambda: nan_guard.reason is not None, best=best
         )
         cbs.append(checkpoint)
     cbs += [logger, nan_guard, *options.extra_callbacks]
@@ -214,5 +214,5 @@ def _finalize_average(setup: Setup, callbacks: FitCallbacks) -> None:
     if not getattr(setup.net.optimizer, "use_ema", False) or callbacks.nan_guard.reason:
         return
     if callbacks.checkpoint is not None:
-        save_model(setup.net, callbacks.checkpoint.folder / "last.keras")
+        save_model(setup.net, callbacks.checkpoint.files.last)
     print("weights: the exponential moving average (optimizer.ema_momentum)", flush=True)

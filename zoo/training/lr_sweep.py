@@ -14,6 +14,8 @@ from pathlib import Path
 
 from callbacks.lr_finder import LRFinderResult, lr_range_test, plot, sweep_rates
 
+KIND = "find-lr"  # a sweep's ``kind`` in its summary and MLflow tag (``zoo compare`` reads it)
+
 
 def find_lr(
     recipe: str | Path | None = None,
@@ -63,7 +65,7 @@ def find_lr(
         test=False,
         checkpoints=False,
         params={f"lr_finder.{k}": v for k, v in sweep.items()},
-        tags={"zoo.kind": "find-lr"},
+        tags={"zoo.kind": KIND},
     )
     with StopGuard() as guard, global_policy_kept():
         setup = prepare(whole, run_dir, options)
@@ -94,14 +96,12 @@ def find_lr(
 def _record(result, rows, setup, run_dir, handle, logger, sweep, options) -> None:
     """The sweep's CSV, plot, summary and final metrics, on disk and in both trackers."""
     from callbacks.lr_finder import tensorboard_extras
-    from zoo.training.rundir import write_json
+    from zoo.tracking.rundir import write_json
 
     s = setup.settings
     result.run_dir = run_dir.path
-    _write_csv(run_dir.path / "lr_finder.csv", rows)
-    result.plot = plot(
-        result, run_dir.path / "lr_finder.png", f"LR range test: {s.model} on {s.dataset}"
-    )
+    _write_csv(run_dir.sweep_csv, rows)
+    result.plot = plot(result, run_dir.sweep_plot, f"LR range test: {s.model} on {s.dataset}")
     final = {"lr_finder_seconds": result.seconds}
     if result.suggestion:
         final["suggested_learning_rate"] = result.suggestion
@@ -114,7 +114,7 @@ def _record(result, rows, setup, run_dir, handle, logger, sweep, options) -> Non
         result.mlflow_run_id = handle.run_id
         result.extras["tracking_uri"] = handle.uri
     summary = {
-        "kind": "find-lr",
+        "kind": KIND,
         "recipe": options.recipe,
         "model": s.model,
         "dataset": s.dataset,
@@ -130,8 +130,8 @@ def _record(result, rows, setup, run_dir, handle, logger, sweep, options) -> Non
     }
     write_json(run_dir.summary, summary)
     if handle is not None:
-        for artifact in ("lr_finder.png", "lr_finder.csv", "summary.json"):
-            handle.log_artifact(run_dir.path / artifact)
+        for artifact in (run_dir.sweep_plot, run_dir.sweep_csv, run_dir.summary):
+            handle.log_artifact(artifact)
 
 
 def _write_csv(path: Path, rows) -> None:

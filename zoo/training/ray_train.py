@@ -29,13 +29,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from zoo.tracking.rundir import RunDir, write_json
 from zoo.training.distribute import DistributeSettings
 from zoo.training.record import RunResult
-from zoo.training.rundir import RunDir, create, find_for_resume, write_json
+from zoo.training.rundir import create, find_for_resume
 from zoo.training.settings import RunOptions, Settings, TrainSettings
 
-ENV_PASSED = ("PYTHONPATH", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "ZOO_DATA_DIR")
-CONSOLE = "console.log"  # what the chief worker prints, in its run directory
+# what Ray's workers (Ray Train's and Ray Tune's) inherit from the process that starts Ray
+ENV_PASSED = (
+    "PYTHONPATH",
+    "KERAS_BACKEND",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "ZOO_DATA_DIR",
+    "MLFLOW_TRACKING_URI",
+)
 
 
 class _Tail:
@@ -100,7 +107,7 @@ def launch(run_settings: Settings, options: RunOptions) -> RunResult:
         f"{knobs.gpus_per_worker} GPU each; run directory {run_dir.path}",
         flush=True,
     )
-    with _Tail(run_dir.path / CONSOLE):
+    with _Tail(run_dir.console):
         error = _fit(config, knobs)
     return _result(settings, run_dir, options, error, knobs)
 
@@ -118,7 +125,7 @@ def _fit(config: dict[str, Any], knobs: DistributeSettings) -> BaseException | N
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
-    started = _init_ray(knobs)
+    started = start_ray(knobs.address, knobs.num_cpus)
     storage = tempfile.mkdtemp(prefix="zoo-ray-train-")
     resources = {"CPU": knobs.cpus_per_worker}
     if knobs.gpus_per_worker:
@@ -148,8 +155,11 @@ def _fit(config: dict[str, Any], knobs: DistributeSettings) -> BaseException | N
             ray.shutdown()
 
 
-def _init_ray(knobs: DistributeSettings) -> bool:
-    """Join ``distribute.address`` or start a local Ray; True when this call started it."""
+def start_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Join the Ray cluster at ``address``, or start a local Ray with ``num_cpus``; True when
+    this call started it. Ray Train and Ray Tune both start Ray here: the workers get the same
+    environment (:data:`ENV_PASSED`), and Ray's own log streaming stays off (a run's chief
+    prints into its console file, a trial reports through Tune)."""
     import logging
 
     import ray
@@ -160,13 +170,13 @@ def _init_ray(knobs: DistributeSettings) -> bool:
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "runtime_env": {"env_vars": env},
-        "log_to_driver": False,  # the chief's lines come through its console.log
+        "log_to_driver": False,
         "logging_level": logging.ERROR,
     }
-    if knobs.address:
-        ray.init(address=knobs.address, **kwargs)
+    if address:
+        ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=knobs.num_cpus, **kwargs)
+        ray.init(num_cpus=num_cpus, **kwargs)
     return True
 
 
@@ -183,18 +193,18 @@ def worker_loop(config: dict[str, Any]) -> None:
     gin.parse_config(config["gin"])
     settings = read_settings(**config["settings"])  # this worker's settings phase
     train = settings.train
-    checkpoint = Path(train.runs_dir) / train.experiment / train.run_name
-    restarted = not config["resume"] and (checkpoint / "checkpoints" / "last.keras").is_file()
+    checkpoint = RunDir(Path(train.runs_dir) / train.experiment / train.run_name)
+    restarted = not config["resume"] and checkpoint.last.is_file()
     resume = config["resume"] or restarted
     options = RunOptions(
         recipe=config["recipe"],
         resume=resume,
-        run_dir=None if resume else checkpoint,  # the driver created it (console.log is in it)
+        run_dir=None if resume else checkpoint.path,  # the driver made it (its console is there)
         verbose=config["verbose"],
         handle_signals=False,  # Ray Train owns the worker processes
     )
     chief = ray.train.get_context().get_world_rank() == 0
-    console = open(checkpoint / CONSOLE, "a", buffering=1) if chief else open(os.devnull, "w")
+    console = open(checkpoint.console, "a", buffering=1) if chief else open(os.devnull, "w")
     with console, contextlib.redirect_stdout(console):
         if restarted:
             print("Ray Train restarted the workers: continuing from the last checkpoint")
@@ -212,7 +222,7 @@ def _result(
     """The chief's run as it ended; after a failure, FAILED on both sides (never RUNNING)."""
     import json
 
-    from zoo.training.rundir import read_history
+    from zoo.tracking.rundir import read_history
 
     summary = json.loads(run_dir.summary.read_text()) if run_dir.summary.is_file() else {}
     if error is not None or summary.get("status", "RUNNING") == "RUNNING":
@@ -233,30 +243,25 @@ def _result(
             f"{options.recipe or 'RECIPE'} --bind \"train.run_name='{run_dir.name}'\" --resume",
             flush=True,
         )
-    mlflow = summary.get("mlflow") or {}
-    return RunResult(
-        run_dir=run_dir.path,
+    return RunResult.of(
+        run_dir.path,
+        summary,
         run_name=run_dir.name,
         experiment=settings.experiment,
-        status=summary["status"],
-        mlflow_run_id=mlflow.get("run_id"),
-        tracking_uri=mlflow.get("tracking_uri"),
         history=read_history(run_dir.history),
-        test_metrics=summary.get("test_metrics", {}),
-        summary=summary,
     )
 
 
 def _fail_mlflow_run(settings: TrainSettings, run_dir: RunDir, reason: str) -> str | None:
     """End the chief's MLflow run FAILED if its worker died with it RUNNING; its id."""
-    from zoo.tracking import client, find_run_by_dir
+    from zoo.tracking import FAILURE_TAG, client, find_run_by_dir
 
     run_id = find_run_by_dir(settings.experiment, run_dir.path, settings.tracking_uri)
     if run_id is None:
         return None
     mlflow_client = client(settings.tracking_uri)
     if mlflow_client.get_run(run_id).info.status == "RUNNING":
-        mlflow_client.set_tag(run_id, "zoo.failure", reason[:500])
+        mlflow_client.set_tag(run_id, FAILURE_TAG, reason[:500])
         mlflow_client.set_terminated(run_id, status="FAILED")
     return run_id
 

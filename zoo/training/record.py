@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.tracking.rundir import RunDir, history_rows, read_history, write_json
 from zoo.training.fit import FitOutcome, monitor_for
-from zoo.training.rundir import RunDir, history_rows, read_history, write_json
 from zoo.training.settings import RunOptions
 from zoo.training.setup import Setup
 
@@ -34,6 +34,22 @@ class RunResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     fit_history: dict[str, list[float]] = field(default_factory=dict)  # this call's epochs
+
+    @classmethod
+    def of(cls, run_dir: Path, summary: dict[str, Any], **given: Any) -> RunResult:
+        """The result a run's summary describes (a run, a Ray Train run, a cross-validation
+        parent); ``given`` fields are what the caller holds beyond it (the history...)."""
+        mlflow = summary.get("mlflow") or {}
+        for key in ("run_name", "experiment", "status"):
+            if key in summary:
+                given.setdefault(key, summary[key])
+        fields = {
+            "mlflow_run_id": mlflow.get("run_id"),
+            "tracking_uri": mlflow.get("tracking_uri"),
+            "test_metrics": summary.get("test_metrics", {}),
+            "summary": summary,
+        }
+        return cls(run_dir=Path(run_dir), **{**fields, **given})
 
 
 def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
@@ -58,19 +74,19 @@ def evaluate_test(setup: Setup, logger, step: int) -> dict[str, float]:
 
 
 def evaluate_classes(
-    setup: Setup, run_dir: Path, logger, handle, step: int, say: bool = True
+    setup: Setup, run_dir: RunDir, logger, handle, step: int, say: bool = True
 ) -> dict[str, float]:
     """A classification run's confusion matrix, per-class precision / recall / F1 and most
     confidently wrong examples: in ``evaluation/``, TensorBoard (the same metric names as
     MLflow, and the pictures) and MLflow (metrics and the folder as artifacts)."""
-    from zoo.analysis.evaluation import EVALUATION_DIR, evaluate_classification, log_images
+    from zoo.analysis.evaluation import evaluate_classification, log_images
 
     if setup.distribution is not None and not setup.distribution.chief:
         return {}  # the chief alone predicts, prints and writes the evaluation
     report = evaluate_classification(
         setup.test_net,
         setup.data,
-        run_dir / EVALUATION_DIR,
+        run_dir.evaluation,
         vocabulary=setup.data.extras.get("vocabulary"),
     )
     if report is None:
@@ -81,7 +97,7 @@ def evaluate_classes(
     if handle is not None and logger.mlflow_reachable:
         with contextlib.suppress(Exception):
             handle.client.log_artifacts(
-                handle.run_id, str(run_dir / EVALUATION_DIR), EVALUATION_DIR
+                handle.run_id, str(run_dir.evaluation), run_dir.evaluation.name
             )
     if say:
         print(report.text, flush=True)
@@ -216,16 +232,12 @@ class Record:
 
     def result(self) -> RunResult:
         run_dir = self.run_dir.path if self.run_dir else Path(".")
-        return RunResult(
-            run_dir=run_dir,
-            run_name=self.summary["run_name"],
-            experiment=self.summary["experiment"],
-            status=self.summary["status"],
-            mlflow_run_id=(self.summary.get("mlflow") or {}).get("run_id"),
+        return RunResult.of(
+            run_dir,
+            self.summary,
             tracking_uri=self.uri,
             history=self.history,
             test_metrics=self.test_metrics,
-            summary=self.summary,
             fit_history=self.fit_history,
         )
 

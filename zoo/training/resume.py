@@ -19,8 +19,8 @@ import gin
 
 from zoo._compat import gin_bindings
 from zoo.errors import ConfigError
+from zoo.tracking.rundir import RunDir
 
-OPERATIVE_CONFIG = "operative_config.gin"
 TRAIN = "zoo.train"  # gin's selector of the ``train`` configurable
 
 
@@ -70,10 +70,10 @@ def configure(
                 f"--resume takes a run directory (runs/<experiment>/<run>); {run_dir} is not "
                 "one (to resume a recipe's run: zoo train RECIPE --resume)."
             )
-    saved_file = run_dir / OPERATIVE_CONFIG
+    saved_file = RunDir(run_dir).operative_config
     if not saved_file.is_file():
         if not stated:
-            raise ConfigError(f"{run_dir} has no {OPERATIVE_CONFIG}: it is not a run directory.")
+            raise ConfigError(f"{run_dir} has no {saved_file.name}: it is not a run directory.")
         return run_dir, path  # a run from before settings were saved: the recipe's settings
     parse(None, [saved_file.read_text()], clear=True)
     saved = gin_bindings()
@@ -143,10 +143,5 @@ def _point_at(run_dir: Path, saved: Mapping) -> None:
 
 def _recipe_of(run_dir: Path) -> Path | None:
     """The recipe the run was started from, as its ``summary.json`` says."""
-    import json
-
-    try:
-        recipe = json.loads((run_dir / "summary.json").read_text()).get("recipe")
-    except (OSError, ValueError):
-        return None
+    recipe = RunDir(run_dir).read_summary().get("recipe")
     return Path(recipe) if recipe else None

@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import shutil
 
+from zoo.tracking.rundir import RunDir
 from zoo.training import distribute
 from zoo.training.record import Record, RunResult, announce, evaluate_classes, evaluate_test
-from zoo.training.rundir import RunDir, open_run_dir
+from zoo.training.rundir import open_run_dir
 from zoo.training.settings import RunOptions, Settings
 from zoo.training.setup import Setup, global_policy_kept, prepare
 from zoo.training.stops import StopGuard
@@ -90,7 +91,7 @@ def execute(
 
 def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options, record) -> dict:
     """Test metrics (when asked for) and a text model's embedding projector files."""
-    from zoo.training.rundir import history_rows
+    from zoo.tracking.rundir import history_rows
 
     metrics: dict[str, float] = {}
     if options.test:
@@ -99,15 +100,13 @@ def _evaluate(setup: Setup, run_dir: RunDir | None, logger, handle, options, rec
         if run_dir is not None and setup.eval_net is not setup.net and options.checkpoints:
             from zoo.training.checkpoints import save_model
 
-            save_model(setup.eval_net, run_dir.checkpoints / "export.keras")  # no aux heads
+            save_model(setup.eval_net, run_dir.checkpoint("export"))  # no aux heads
         vocabulary = setup.data.extras.get("vocabulary")
         if run_dir is not None:
-            per_class = evaluate_classes(
-                setup, run_dir.path, logger, handle, last, say=options.announce
-            )
+            per_class = evaluate_classes(setup, run_dir, logger, handle, last, say=options.announce)
             if per_class:
                 record.summary["evaluation"] = {
-                    "folder": "evaluation",
+                    "folder": run_dir.evaluation.name,
                     **{k: v for k, v in per_class.items() if "/" not in k},
                 }
         if vocabulary and run_dir is not None:

@@ -1,119 +1,16 @@
 """Phase 2 of a run: its directory, new or found again for ``--resume``.
 
-``runs/<experiment>/<run_name>/`` holds ``operative_config.gin``, ``tensorboard/``,
-``checkpoints/`` (``last.keras`` and ``last.json`` with the epochs it holds, ``best.keras``),
-``history.csv`` (one row per finished epoch) and ``summary.json``. JSON files are written
-atomically: a complete new file replaces the old one.
+The files in it are named by :class:`zoo.tracking.rundir.RunDir`, the one owner of the
+layout; this module decides which folder a run uses.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import zipfile
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from zoo.errors import ConfigError
-
-STATE_MEMBER = "zoo.json"  # in a checkpoint's zip: {"epochs": N}
-
-
-@dataclass
-class RunDir:
-    """A run's folder and what an interrupted run left in it."""
-
-    path: Path
-    experiment: str
-    name: str
-    resumed: bool = False
-    previous: dict[str, Any] = field(default_factory=dict)
-    completed_epochs: int = 0
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def history(self) -> Path:
-        return self.path / "history.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.path / "summary.json"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.path / "tensorboard"
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (a kill leaves the old file or the new one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    """``history.csv`` as ``metric -> per-epoch values``."""
-    if not path.is_file():
-        return {}
-    history: dict[str, list[float]] = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                # keras' CSVLogger writes "NA" for the val_ columns of a run without validation
-                if key != "epoch" and value not in (None, "", "NA"):
-                    history.setdefault(key, []).append(float(value))
-    return history
-
-
-def history_rows(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    with open(path, newline="") as f:
-        return sum(1 for _ in csv.DictReader(f))
-
-
-def truncate_history(path: Path, epochs: int) -> None:
-    """Keep the header and the first ``epochs`` rows (rows of an epoch not checkpointed go)."""
-    if not path.is_file() or history_rows(path) <= epochs:
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines[: epochs + 1]))
-    os.replace(tmp, path)
-
-
-def saved_epochs(path: Path) -> int | None:
-    """The epochs a checkpoint says it holds (None when it does not say)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return int(json.loads(archive.read(STATE_MEMBER))["epochs"])
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
-        return None
-
-
-def checkpointed_epochs(run_dir: RunDir) -> int:
-    """Epochs held by ``last.keras``: as the file itself says (written with it, so a kill
-    between the two cannot make them disagree), else ``last.json``, else the rows of
-    ``history.csv`` (runs saved before checkpoints said it); 0 without a checkpoint."""
-    last = run_dir.checkpoints / "last.keras"
-    if not last.is_file():
-        return 0
-    epochs = saved_epochs(last)
-    if epochs is not None:
-        return epochs
-    state = run_dir.checkpoints / "last.json"
-    if state.is_file():
-        try:
-            return int(json.loads(state.read_text())["epochs"])
-        except (ValueError, KeyError, TypeError):
-            pass
-    return history_rows(run_dir.history)
+from zoo.tracking.rundir import RunDir, checkpointed_epochs, truncate_history
 
 
 def default_run_name(model: str) -> str:
@@ -163,20 +60,16 @@ def find_for_resume(
         folders = (d for d in exp_dir.glob("*") if d.is_dir())
         candidates = sorted(folders, key=lambda d: d.stat().st_mtime, reverse=True)
     for path in candidates:
-        checkpoint = (path / "checkpoints" / "last.keras").is_file()
-        if checkpoint or (run_name and (path / "operative_config.gin").is_file()):
-            run_dir = RunDir(path, experiment, run_name or path.name, resumed=True)
-            if run_dir.summary.is_file():
-                try:
-                    run_dir.previous = json.loads(run_dir.summary.read_text())
-                except ValueError:
-                    run_dir.previous = {}
+        run_dir = RunDir(path, experiment, run_name or path.name, resumed=True)
+        if run_dir.last.is_file() or (run_name and run_dir.operative_config.is_file()):
+            run_dir.previous = run_dir.read_summary()
             run_dir.completed_epochs = checkpointed_epochs(run_dir)
             if trim:
                 truncate_history(run_dir.history, run_dir.completed_epochs)
             return run_dir
     where = exp_dir / run_name if run_name else exp_dir
-    raise ConfigError(f"Nothing to resume: no checkpoints/last.keras under {where}.")
+    missing = RunDir(where).last.relative_to(where)
+    raise ConfigError(f"Nothing to resume: no {missing} under {where}.")
 
 
 def open_run_dir(settings, options) -> RunDir:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import gin
 
+from zoo.datasets.base import TARGETS
 from zoo.errors import ConfigError, unknown
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-TARGETS = ("sparse", "onehot", "multilabel", "regression")
 TEST_TIME_AUGMENTS = ("flip",)  # see zoo.datasets.augment.test_time_flip
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "ray")  # see zoo.training.distribute
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo.errors import ConfigError
+from zoo.tracking.rundir import RunDir
 from zoo.training.optimizers import compile_model, resolve_loss
-from zoo.training.rundir import RunDir
 from zoo.training.settings import RunOptions, Settings, TrainSettings
 from zoo.training.transfer import TransferSettings
 
@@ -136,7 +136,7 @@ def prepare(settings: Settings, run_dir: RunDir | None, options: RunOptions) -> 
         )
     data = distribute.shard(data, dist)
     if run_dir is not None and data.extras.get("vocabulary"):
-        (run_dir.path / "vocabulary.txt").write_text("\n".join(data.extras["vocabulary"]) + "\n")
+        run_dir.vocabulary.write_text("\n".join(data.extras["vocabulary"]) + "\n")
     _say_data(data, options)
     if run_dir is not None and run_dir.resumed:
         _skip_shuffles(data, run_dir.completed_epochs, train.steps_per_epoch)
@@ -271,8 +271,8 @@ def _load_checkpoint(run_dir: RunDir):
     from zoo.models.saving import load_model
     from zoo.training.checkpoints import restore_random_states
 
-    net = load_model(run_dir.checkpoints / "last.keras", action="resume")
-    restore_random_states(net, run_dir.checkpoints / "last.keras")
+    net = load_model(run_dir.last, action="resume")
+    restore_random_states(net, run_dir.last)
     print(f"resuming {run_dir.path} after epoch {run_dir.completed_epochs}", flush=True)
     return net
 
@@ -368,7 +368,7 @@ def _describe(setup: Setup, run_dir: RunDir | None, options: RunOptions) -> None
     from zoo.models.stats import count_params
 
     if run_dir is not None and not run_dir.resumed:
-        (run_dir.path / "operative_config.gin").write_text(setup.operative_config)
+        run_dir.operative_config.write_text(setup.operative_config)
     if options.announce:
         s = setup.settings
         trainable, frozen = count_params(setup.net)

@@ -1,12 +1,16 @@
 """How a run stops early, in one place: SIGINT, SIGTERM and SIGHUP become :class:`RunStopped`.
 
+:class:`StopGuard` is the one signal handler of zoo: a run, a tuning search (its trials find
+its guard with :func:`active_guard`) and ``zoo ui`` (which stops its servers) each install it.
+
 Python raises nothing on SIGTERM or SIGHUP by default (the process dies without running a
 single ``finally``), so a run installs handlers for the three signals while it lasts and
 restores the previous ones after. A signal that arrives while the model trains is deferred
 to the next batch boundary (or the end of the epoch's callbacks), so it never lands in the
 middle of writing a checkpoint or a log line; a second signal, or one outside training,
 stops at once. A signal whose disposition was inherited as *ignored* stays ignored (``nohup``
-ignores SIGHUP; a shell's background job ignores SIGINT).
+ignores SIGHUP; a shell's background job ignores SIGINT), unless the guard is told otherwise
+(``zoo ui`` must stop its servers however it was started).
 
 :class:`RunStopped` is a ``KeyboardInterrupt``: nothing that catches ``Exception`` swallows
 it, and the run ends KILLED with its logs, checkpoints and ``summary.json`` kept.
@@ -60,8 +64,9 @@ class StopGuard:
     the end of the block, raises it then.
     """
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, keep_ignored: bool = True):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.keep_ignored = keep_ignored
         self.pending: int | None = None
         self._deferring = False
         self._previous: dict[int, object] = {}
@@ -74,7 +79,7 @@ class StopGuard:
             if signum is None:
                 continue
             previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
+            if previous is signal.SIG_IGN and self.keep_ignored:
                 continue
             self._previous[signum] = previous
             signal.signal(signum, self._handle)

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from zoo.training.rundir import RunDir
+from zoo.tracking.rundir import RunDir
 from zoo.training.settings import RunOptions
 from zoo.training.setup import Setup
 

@@ -37,7 +37,9 @@ def load_base(source: str | Path, which: str = "best"):
     """A trained model from a ``.keras`` file or a run directory (``checkpoints/<which>.keras``)."""
     path = Path(source)
     if path.is_dir():
-        path = path / "checkpoints" / f"{which}.keras"
+        from zoo.tracking.rundir import RunDir
+
+        path = RunDir(path).checkpoint(which)
     if not path.is_file():
         raise ConfigError(
             f"No trained model at {path}: give a .keras file or a run directory with checkpoints/."
