@@ -167,14 +167,18 @@ def lr_range_test(
 
 
 def plot(result: LRFinderResult, path: str | Path, title: str = "LR range test") -> Path:
-    """Loss (raw and smoothed) against the rate, log x axis, suggestion marked; a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The range test as a PNG (:func:`figure`)."""
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    figure(result, title).savefig(path)
+    return path
+
+
+def figure(result: LRFinderResult, title: str = "LR range test"):
+    """Loss (raw and smoothed) against the rate, log x axis, suggestion marked; a Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), dpi=100)
+    ax = fig.subplots()
     ax.plot(result.learning_rates, result.losses, color="0.75", lw=1, label="loss")
     ax.plot(result.learning_rates, result.smoothed, color="C0", lw=2, label="smoothed loss")
     if result.suggestion:
@@ -198,9 +202,7 @@ def plot(result: LRFinderResult, path: str | Path, title: str = "LR range test")
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def tensorboard_extras(writer, result: LRFinderResult) -> None:

@@ -111,19 +111,24 @@ def _axis_labels(param: Param) -> tuple[str, str]:
 def parallel_coordinates(
     records: Sequence[TrialRecord], space: Space, objective: str, path: Path
 ) -> Path:
-    """One line per trial across every hyperparameter's axis, coloured by the objective."""
-    import matplotlib
+    """The parallel-coordinates plot as a PNG (:func:`parallel_coordinates_figure`)."""
+    parallel_coordinates_figure(records, space, objective).savefig(path, dpi=100)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def parallel_coordinates_figure(records: Sequence[TrialRecord], space: Space, objective: str):
+    """One line per trial across every hyperparameter's axis, coloured by the objective."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     scored = [r for r in records if r.objective is not None]
     objectives = [r.objective for r in scored]
     lo, hi = (min(objectives), max(objectives)) if objectives else (0.0, 1.0)
     span = (hi - lo) or 1.0
     params = list(space)
-    fig, ax = plt.subplots(figsize=(2.2 * (len(params) + 1) + 1, 4.5))
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(2.2 * (len(params) + 1) + 1, 4.5))
+    ax = fig.subplots()
+    cmap = colormaps["viridis"]
     xs = list(range(len(params) + 1))
     for r in scored:
         ys = [_position(p, r.values.get(p.name)) for p in params]
@@ -142,9 +147,7 @@ def parallel_coordinates(
     ax.set_ylim(-0.15, 1.15)
     ax.set_title(f"{len(scored)} trials, coloured by {objective}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _bins(param: Param, values: Sequence[Any], max_bins: int = 6) -> tuple[list[str], Any]:
@@ -182,12 +185,21 @@ def heatmap(
     pair: Sequence[str],
     path: Path,
 ) -> Path:
-    """The best objective in each cell of a grid over two hyperparameters."""
-    import matplotlib
+    """The heatmap as a PNG (:func:`heatmap_figure`)."""
+    heatmap_figure(records, space, objective, direction, pair).savefig(path, dpi=100)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def heatmap_figure(
+    records: Sequence[TrialRecord],
+    space: Space,
+    objective: str,
+    direction: str,
+    pair: Sequence[str],
+):
+    """The best objective in each cell of a grid over two hyperparameters, as a Figure."""
     import numpy as np
+    from matplotlib.figure import Figure
 
     px, py = space[pair[0]], space[pair[1]]
     scored = [r for r in records if r.objective is not None]
@@ -200,7 +212,8 @@ def heatmap(
         if i is None or j is None:
             continue
         grid[i, j] = r.objective if np.isnan(grid[i, j]) else better(grid[i, j], r.objective)
-    fig, ax = plt.subplots(figsize=(1.2 * len(xlabels) + 2.5, 0.8 * len(ylabels) + 2))
+    fig = Figure(figsize=(1.2 * len(xlabels) + 2.5, 0.8 * len(ylabels) + 2))
+    ax = fig.subplots()
     image = ax.imshow(grid, cmap="viridis" if direction == "max" else "viridis_r", aspect="auto")
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
@@ -213,6 +226,4 @@ def heatmap(
     ax.set_title(f"best {objective} per cell (empty: no trial)")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

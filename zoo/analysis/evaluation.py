@@ -138,16 +138,21 @@ def _write_csvs(out_dir: Path, rows, matrix, names) -> list[Path]:
 
 
 def plot_confusion(matrix: np.ndarray, names: Sequence[str], path: Path) -> Path:
-    """The confusion matrix as a PNG: colour by the share of the true class, counts written."""
-    import matplotlib
+    """The confusion matrix as a PNG (:func:`confusion_figure`)."""
+    confusion_figure(matrix, names).savefig(path, dpi=100)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def confusion_figure(matrix: np.ndarray, names: Sequence[str]):
+    """The confusion matrix as a Figure (shown inline in Jupyter): colour by the share of the
+    true class, counts written."""
+    from matplotlib.figure import Figure
 
     k = len(names)
     share = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     size = max(4.0, 0.55 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), names, fontsize=8)
@@ -164,9 +169,7 @@ def plot_confusion(matrix: np.ndarray, names: Sequence[str], path: Path) -> Path
     fig.colorbar(image, ax=ax, label="share of the true class")
     ax.set_title(f"confusion matrix ({int(matrix.sum())} test examples)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def most_confident_wrong(true, prob, limit: int) -> np.ndarray:
@@ -187,15 +190,19 @@ def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 
 def plot_wrong_images(x, true, prob, index, names, path: Path) -> Path:
-    """A grid of test images with their true class, predicted class and confidence."""
-    import matplotlib
+    """The most confidently wrong test images as a PNG (:func:`wrong_images_figure`)."""
+    wrong_images_figure(x, true, prob, index, names).savefig(path, dpi=100)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def wrong_images_figure(x, true, prob, index, names):
+    """A grid of test images with their true class, predicted class and confidence."""
+    from matplotlib.figure import Figure
 
     cols = min(4, len(index))
     rows = -(-len(index) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(2.3 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, index, strict=False):
@@ -207,9 +214,7 @@ def plot_wrong_images(x, true, prob, index, names, path: Path) -> Path:
         )
     fig.suptitle("most confidently wrong test images")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def wrong_sentences(x, true, prob, index, names, vocabulary: Sequence[str]) -> str:

@@ -20,15 +20,6 @@ from zoo.errors import ConfigError, unknown
 from zoo.tracking.rundir import RunDir
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _unit(a: np.ndarray) -> np.ndarray:
     low, high = float(a.min()), float(a.max())
     return (a - low) / (high - low) if high > low else np.zeros_like(a)
@@ -43,16 +34,25 @@ def first_conv(model):
 
 
 def plot_filters(model, path: Path, limit: int = 64) -> Path:
-    """The first convolution's kernels, one tile per filter: RGB for 3 input channels, else
-    the mean over the input channels in grey. Each tile is scaled to its own range."""
+    """The first convolution's kernels as a PNG (:func:`filters_figure`)."""
+    filters_figure(model, limit).savefig(path, dpi=100)
+    return Path(path)
+
+
+def filters_figure(model, limit: int = 64):
+    """The first convolution's kernels as a Figure, one tile per filter: RGB for 3 input
+    channels, else the mean over the input channels in grey. Each tile is scaled to its own
+    range."""
+    from matplotlib.figure import Figure
+
     layer = first_conv(model)
     kernel = np.asarray(layer.kernel)  # (kh, kw, in, out)
     tiles = kernel if kernel.shape[2] == 3 else kernel.mean(axis=2, keepdims=True)
     count = min(limit, kernel.shape[-1])
     cols = min(8, count)
     rows = -(-count // cols)
-    plt = _pyplot()
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows + 0.5), squeeze=False)
+    fig = Figure(figsize=(1.2 * cols, 1.2 * rows + 0.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, ax in enumerate(axes.flat[:count]):
@@ -62,9 +62,7 @@ def plot_filters(model, path: Path, limit: int = 64) -> Path:
     h, w, c_in, c_out = kernel.shape
     fig.suptitle(f"{layer.name}: {c_out} filters of {h}x{w}x{c_in}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 def feature_model(model, names: Sequence[str]):
@@ -92,12 +90,19 @@ def _as_image(x: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 
 def plot_feature_maps(images: np.ndarray, maps: np.ndarray, name: str, path: Path, channels=8):
-    """A row per image: the image, then its first ``channels`` maps (each scaled to its range)."""
+    """Feature maps as a PNG (:func:`feature_maps_figure`)."""
+    feature_maps_figure(images, maps, name, channels).savefig(path, dpi=100)
+    return Path(path)
+
+
+def feature_maps_figure(images: np.ndarray, maps: np.ndarray, name: str, channels: int = 8):
+    """A Figure with a row per image: the image, then its first ``channels`` maps (each scaled
+    to its range)."""
+    from matplotlib.figure import Figure
+
     k = min(channels, maps.shape[-1])
-    plt = _pyplot()
-    fig, axes = plt.subplots(
-        len(images), k + 1, figsize=(1.3 * (k + 1), 1.3 * len(images) + 0.5), squeeze=False
-    )
+    fig = Figure(figsize=(1.3 * (k + 1), 1.3 * len(images) + 0.5))
+    axes = fig.subplots(len(images), k + 1, squeeze=False)
     for row, (image, fmap) in enumerate(zip(images, maps, strict=True)):
         picture, cmap = _as_image(image)
         axes[row, 0].imshow(picture, cmap=cmap)
@@ -111,9 +116,7 @@ def plot_feature_maps(images: np.ndarray, maps: np.ndarray, name: str, path: Pat
     h, w, c = maps.shape[1:]
     fig.suptitle(f"{name}: {h}x{w}x{c} feature maps, first {k} channels", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 def visualize(model, images, out_dir: Path, *, filters=True, layers: Sequence[str] = ()):
