@@ -289,7 +289,7 @@ def test_imagenet_weights_download_once_convert_once_then_work_offline(
 
     from zoo import transfer  # the transfer path reads the same cached file
 
-    settings = transfer.transfer_settings(weights="imagenet", image_size=64)
+    settings = transfer.TransferSettings(weights="imagenet", image_size=64)
     net = transfer.prepare("imagenet:resnet18", 5, "softmax", settings, input_shape=(40, 40, 3))
     np.testing.assert_array_equal(
         np.asarray(net.get_layer("conv1_conv").kernel),
@@ -336,7 +336,7 @@ def test_preprocessing_is_resize_and_imagenet_mean_std():
 def test_transfer_from_imagenet_resnet18_puts_the_preprocessing_in_front(tmp_path):
     from zoo import transfer
 
-    settings = transfer.transfer_settings(weights=None, image_size=32)
+    settings = transfer.TransferSettings(weights=None, image_size=32)
     model = transfer.prepare("imagenet:resnet18", 5, "softmax", settings, input_shape=(20, 20, 1))
     names = [layer.name for layer in model.layers]
     assert names[:3] == ["input", "input_resize", "input_preprocess"]

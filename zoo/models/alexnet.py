@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 from zoo._lazy import layers
 from zoo.models.blocks import STEMS, check_choice, check_input_size, lrn
-from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
+from zoo.models.common import (
+    check_pooling,
+    check_top,
+    classifier,
+    dense_stack,
+    finish,
+    model_input,
+)
 from zoo.models.registry import register
 
 PAPER = "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep Convolutional Neural Networks"
@@ -77,10 +84,7 @@ def alexnet(
     x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
     if include_top:
         x = layers.Flatten(name="flatten")(x)
-        for k, units in enumerate(fc_units, start=6):
-            x = layers.Dense(units, activation="relu", name=f"fc{k}")(x)
-            if dropout:
-                x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
+        x = dense_stack(x, fc_units, dropout=dropout, first=6)
     x = classifier(
         x,
         include_top=include_top,

@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from zoo._lazy import layers
 from zoo.errors import ConfigError, ShapeError
 from zoo.models.blocks import squeeze_excite
-from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
+from zoo.models.common import (
+    check_pooling,
+    check_top,
+    classifier,
+    dense_stack,
+    finish,
+    model_input,
+)
 from zoo.models.registry import register
 
 BRIDGES = ("flatten", "global_avg", "global_max")
@@ -230,10 +237,7 @@ def cnn(
             x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         else:
             x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-        for k, units in enumerate(dense_units, start=1):
-            x = layers.Dense(units, activation=activation, name=f"fc{k}")(x)
-            if dense_dropout:
-                x = layers.Dropout(dense_dropout, name=f"fc{k}_dropout")(x)
+        x = dense_stack(x, dense_units, dropout=dense_dropout, activation=activation)
     x = classifier(
         x,
         include_top=include_top,

@@ -57,6 +57,15 @@ def classifier(
     return x
 
 
+def dense_stack(x, units, *, dropout: float = 0.0, activation="relu", first: int = 1):
+    """Dense layers ``fc<first>``, ``fc<first+1>``... each followed by ``fc<k>_dropout``."""
+    for k, n in enumerate(units, start=first):
+        x = layers.Dense(n, activation=activation, name=f"fc{k}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
+    return x
+
+
 def finish(inputs, outputs, *, input_tensor, name: str, weights):
     """Create the Model (from the source inputs of ``input_tensor``) and load ``weights``."""
     if input_tensor is not None:

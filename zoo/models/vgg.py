@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 from zoo._lazy import layers
 from zoo.models.blocks import STEMS, batch_norm, check_choice, check_input_size
-from zoo.models.common import check_pooling, check_top, classifier, finish, model_input
+from zoo.models.common import (
+    check_pooling,
+    check_top,
+    classifier,
+    dense_stack,
+    finish,
+    model_input,
+)
 from zoo.models.registry import register
 
 PAPER = (
@@ -92,10 +99,7 @@ def vgg(
         )
     if include_top:
         x = layers.Flatten(name="flatten")(x)
-        for k, units in enumerate(fc_units, start=1):
-            x = layers.Dense(units, activation="relu", name=f"fc{k}")(x)
-            if dropout:
-                x = layers.Dropout(dropout, name=f"fc{k}_dropout")(x)
+        x = dense_stack(x, fc_units, dropout=dropout)
     x = classifier(
         x,
         include_top=include_top,

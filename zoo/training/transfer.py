@@ -306,7 +306,7 @@ def prepare(
         if input_shape is None:
             raise ConfigError(f"{source} needs the data's input shape.")
         base = imagenet.imagenet_base(
-            str(source), input_shape, settings["weights"], settings["image_size"]
+            str(source), input_shape, settings.weights, settings.image_size
         )
     elif pretrained.is_application(str(source)):
         if input_shape is None:
