@@ -18,8 +18,13 @@ CONSTRAINTS ?= constraints.txt
 run: install data
 	$(VENV)/bin/zoo train $(RECIPE) $(ARGS)
 
+# Two pytest workers (pytest-xdist), each test file on one worker: much of a test is a
+# subprocess, an import or a server start-up, so two share 2 cores well (TEST_WORKERS=0: one
+# process).
+TEST_WORKERS ?= 2
+
 test: install data
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 install: $(STAMP)
 
