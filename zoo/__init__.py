@@ -13,11 +13,16 @@ from __future__ import annotations
 import importlib
 
 from zoo.errors import ZooError
-from zoo.models.registry import build, get_spec, info, list_models, register
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    # the registry imports the model families (each registers its builders with gin): on first use
+    "build": ("zoo.models.registry", "build"),
+    "get_spec": ("zoo.models.registry", "get_spec"),
+    "info": ("zoo.models.registry", "info"),
+    "list_models": ("zoo.models.registry", "list_models"),
+    "register": ("zoo.models.registry", "register"),
     "stats": ("zoo.models.stats", None),
     "preprocessing": ("zoo.models.imagenet", "preprocessing"),
     "train": ("zoo.training.api", "train"),
@@ -55,11 +60,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "ZooError",
-    "build",
-    "get_spec",
-    "info",
-    "list_models",
-    "register",
     "__version__",
     *_LAZY,
 ]
