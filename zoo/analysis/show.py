@@ -143,12 +143,13 @@ def sample_images(run_dir: Path, count: int) -> np.ndarray:
     operative config)."""
     from zoo import datasets
     from zoo.config import parse
-    from zoo.training.settings import current_settings
 
     files = RunDir(run_dir)
     summary = json.loads(files.summary.read_text())
     parse(files.operative_config)
-    data = datasets.load(summary["dataset"], seed=current_settings().seed)
+    # the seed of the run's data splits (summary.json records it), else the loader's default
+    seed = {"seed": summary["seed"]} if "seed" in summary else {}
+    data = datasets.load(summary["dataset"], **seed)
     split = data.test if data.test is not None else data.validation
     taken: list[np.ndarray] = []
     for x, _ in split:

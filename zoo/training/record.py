@@ -125,6 +125,7 @@ class Record:
             "recipe": options.recipe,
             "model": s.model,
             "dataset": s.dataset,
+            "seed": s.seed,  # the data splits' seed: zoo show loads the run's data again
             "status": "RUNNING",
             "trainable_params": trainable,
             "non_trainable_params": frozen,
