@@ -62,21 +62,28 @@ def pixel_map(builder) -> tuple[list[list[float]], list[float]]:
     return matrix.tolist(), bias.tolist()
 
 
-def application_base(
-    source: str, input_shape: Sequence[int], weights: str | None, image_size: int | None
-):
-    """``source`` without its top, behind the resizing and preprocessing it expects."""
+def resized_input(source: str, input_shape: Sequence[int], image_size: int | None):
+    """``(inputs, resized, size)``: the data's Input and its ``input_resize`` to the square
+    ``image_size`` (default: the larger side, at least 32) that a pretrained base takes."""
     import keras
 
-    from zoo.models.layers import ImagePreprocess
-
-    builder = application(source)
     height, width, channels = (int(d) for d in input_shape)
     if channels not in (1, 3):
         raise ConfigError(f"{source} takes 1- or 3-channel images, not {channels} channels.")
     size = image_size or max(height, width, 32)
-    inputs = keras.Input(tuple(int(d) for d in input_shape), name="input")
-    x = keras.layers.Resizing(size, size, name="input_resize")(inputs)
+    inputs = keras.Input((height, width, channels), name="input")
+    return inputs, keras.layers.Resizing(size, size, name="input_resize")(inputs), size
+
+
+def application_base(
+    source: str, input_shape: Sequence[int], weights: str | None, image_size: int | None
+):
+    """``source`` without its top, behind the resizing and preprocessing it expects."""
+
+    from zoo.models.layers import ImagePreprocess
+
+    builder = application(source)
+    inputs, x, size = resized_input(source, input_shape, image_size)
     matrix, bias = pixel_map(builder)
     x = ImagePreprocess(matrix, bias, input_scale=255.0, name="input_preprocess")(x)
     try:

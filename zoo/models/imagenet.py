@@ -277,17 +277,11 @@ def is_imagenet_source(source_: str) -> bool:
 def imagenet_base(source_: str, input_shape, weights: str | None, image_size: int | None):
     """``train.init_from = 'imagenet:resnet18'``: zoo's model without its top, with ImageNet
     weights, behind the resizing and normalisation they expect (data in [0, 1])."""
-    import keras
-
+    from zoo.models.applications import resized_input
     from zoo.models.registry import build
 
     name = source_[len(PREFIX) :]
     src = source(name)
-    height, width, channels = (int(d) for d in input_shape)
-    if channels not in (1, 3):
-        raise ConfigError(f"{source_} takes 1- or 3-channel images, not {channels} channels.")
-    size = image_size or max(height, width, 32)
-    inputs = keras.Input((height, width, channels), name="input")
-    x = keras.layers.Resizing(size, size, name="input_resize")(inputs)
+    _, x, _ = resized_input(source_, input_shape, image_size)
     x = normalization(src, 255.0)(x)
     return build(name, include_top=False, weights=weights, input_tensor=x)
