@@ -31,7 +31,11 @@ KNOBS = [
     "train.model",
     "train.run_name",
     "train.test_time_augment",
+    "train.label_smoothing",
+    "train.jit_compile",
     "cnn.filters",
+    "cnn.whiten",
+    "cnn.batch_norm_scale",
     "cnn.dense_units",
     "cnn.dropout",
     "cnn.kernel_size",
@@ -53,6 +57,7 @@ scalars = st.one_of(
     st.text(alphabet="abcxyz_ 09", max_size=8),
     st.sampled_from(
         ["adam", "sgd", "cnn", "mlp", "auto", "float32", "sparse", "warmup_cosine", "flip"]
+        + ["flip_translate"]
     ),
 )
 values = st.one_of(
@@ -132,3 +137,11 @@ def test_bindings_gin_reads_are_not_corrected():
     for binding in ("train.epochs=3", "train.optimizer='sgd'", "cnn.filters=[16, 32]"):
         assert corrected_binding(binding) is None
     assert corrected_binding("x.y=a b") is None  # two words: no guess
+
+
+def test_a_file_store_gets_one_sentence_not_mlflow_traceback(monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    code, err = _cli(["train", "digits_cnn", "--bind", "train.tracking_uri='file:./mlruns'"])
+    assert code == 2
+    assert "MLflow's file store (file:./mlruns) is in maintenance mode" in err
+    _assert_run_or_one_sentence(code, err)

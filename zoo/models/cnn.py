@@ -61,6 +61,7 @@ def conv_block(
     activation: str = "relu",
     batch_norm: bool = True,
     batch_norm_momentum: float = 0.99,
+    batch_norm_scale: bool = True,
     convs: int = 1,
     pool: str | None = "max",
     pool_size: int = 2,
@@ -80,7 +81,9 @@ def conv_block(
             name=f"{name}_conv{j}",
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(momentum=batch_norm_momentum, name=f"{name}_bn{j}")(x)
+            x = layers.BatchNormalization(
+                momentum=batch_norm_momentum, scale=batch_norm_scale, name=f"{name}_bn{j}"
+            )(x)
         x = layers.Activation(activation, name=f"{name}_{activation}{j}")(x)
     if se_ratio:
         x = squeeze_excite(x, se_ratio, name=name)
@@ -161,6 +164,8 @@ def cnn(
     activation: str = "relu",
     batch_norm: bool = True,
     batch_norm_momentum: float = 0.99,
+    batch_norm_scale: bool = True,
+    whiten: int | None = None,
     convs_per_block: int | Sequence[int] = 1,
     pool: str | None | Sequence[str | None] = "max",
     pool_size: int | Sequence[int] = 2,
@@ -171,7 +176,14 @@ def cnn(
     dense_units: Sequence[int] = (128,),
     dense_dropout: float = 0.5,
 ):
-    """Configurable CNN: conv blocks, optional 1x1 convolutions, a named bridge, a dense head."""
+    """Configurable CNN: conv blocks, optional 1x1 convolutions, a named bridge, a dense head.
+
+    ``batch_norm_scale = False`` drops batch norm's trainable scale (gamma), keeping its
+    shift: a ReLU after it is scale-free, so the scale adds parameters, not capacity (as in
+    airbench, Jordan 2024). ``whiten = k`` puts a frozen patch-whitening convolution of
+    ``k`` x ``k`` patches before the first block (:class:`zoo.models.layers.PatchWhitening`),
+    which a run computes from its first training batch.
+    """
     check_pooling(pooling, name)
     check_top(include_top, weights, classes, name)
     if bridge not in BRIDGES:
@@ -207,6 +219,15 @@ def cnn(
         model_name=name,
     )
     x = img_input
+    if whiten:
+        if isinstance(whiten, bool) or not isinstance(whiten, int) or not 1 <= whiten <= 7:
+            raise ConfigError(
+                f"cnn: whiten must be None or a patch size from 1 to 7, not {whiten!r}."
+            )
+        from zoo.models.layers import PatchWhitening
+
+        x = PatchWhitening(whiten, name="whiten")(x)
+        x = layers.Activation(activation, name=f"whiten_{activation}")(x)
     for i, f in enumerate(filters):
         x = conv_block(
             x,
@@ -217,6 +238,7 @@ def cnn(
             activation=activation,
             batch_norm=batch_norm,
             batch_norm_momentum=batch_norm_momentum,
+            batch_norm_scale=batch_norm_scale,
             convs=convs[i],
             pool=pools[i],
             pool_size=pool_sizes[i],
@@ -227,7 +249,9 @@ def cnn(
     if pointwise_filters:
         x = layers.Conv2D(pointwise_filters, 1, use_bias=not batch_norm, name="pointwise_conv")(x)
         if batch_norm:
-            x = layers.BatchNormalization(momentum=batch_norm_momentum, name="pointwise_bn")(x)
+            x = layers.BatchNormalization(
+                momentum=batch_norm_momentum, scale=batch_norm_scale, name="pointwise_bn"
+            )(x)
         x = layers.Activation(activation, name=f"pointwise_{activation}")(x)
 
     if include_top:

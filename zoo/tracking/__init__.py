@@ -84,7 +84,20 @@ def check_store(uri: str | None = None, *, option: str | None = None, read: bool
                 f"The MLflow store {resolved} cannot be written: {folder} is not a writable "
                 f"folder; set {where} to a SQLite file in a folder you can write."
             )
+    elif resolved.startswith("file:") and not _file_store_allowed():
+        raise ConfigError(
+            f"MLflow's file store ({resolved}) is in maintenance mode and refused by this "
+            f"MLflow: set {where} to a SQLite file, e.g. 'sqlite:///mlflow.db' "
+            "(`mlflow migrate-filestore` moves old runs), or set MLFLOW_ALLOW_FILE_STORE=true."
+        )
     return resolved
+
+
+def _file_store_allowed() -> bool:
+    """MLflow refuses its file store unless ``MLFLOW_ALLOW_FILE_STORE`` says otherwise."""
+    import os
+
+    return os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true")
 
 
 def server_problem(url: str, timeout: float) -> str | None:

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from zoo._lazy import keras, ops
-from zoo.errors import unknown
+from zoo.errors import ConfigError, unknown
 
 LOSSES = (
     "mse",
@@ -79,18 +79,60 @@ def _classes():
         def get_config(self):
             return {"name": self.name, "reduction": self.reduction}
 
-    return RootMeanSquaredError, NegativeLogLikelihood
+    @keras.saving.register_keras_serializable(package="zoo")
+    class SmoothedSparseCrossentropy(keras.losses.Loss):
+        """Cross entropy of integer labels against targets smoothed by ``label_smoothing``
+        (Szegedy et al. 2016, section 7): ``1 - label_smoothing`` on the true class plus
+        ``label_smoothing / classes`` on every class. Keras' sparse cross entropy has no
+        smoothing; this one-hot encodes the labels and smooths them as Keras'
+        ``CategoricalCrossentropy`` does."""
+
+        def __init__(
+            self,
+            label_smoothing=0.1,
+            from_logits=False,
+            name="sparse_categorical_crossentropy",
+            reduction="sum_over_batch_size",
+            dtype=None,
+        ):
+            super().__init__(name=name, reduction=reduction, dtype=dtype)
+            self.label_smoothing = float(label_smoothing)
+            self.from_logits = bool(from_logits)
+
+        def call(self, y_true, y_pred):
+            labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            target = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+            return keras.losses.categorical_crossentropy(
+                target, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing
+            )
+
+        def get_config(self):
+            return {
+                "name": self.name,
+                "reduction": self.reduction,
+                "label_smoothing": self.label_smoothing,
+                "from_logits": self.from_logits,
+            }
+
+    return RootMeanSquaredError, NegativeLogLikelihood, SmoothedSparseCrossentropy
 
 
 _CACHE: dict = {}
+SMOOTHABLE = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 
 
-def get(name: str, from_logits: bool = False):
-    """A Keras loss object by name; ``from_logits`` applies to the cross entropies."""
+def get(name: str, from_logits: bool = False, label_smoothing: float = 0.0):
+    """A Keras loss object by name; ``from_logits`` and ``label_smoothing`` apply to the
+    cross entropies."""
     if name not in LOSSES:
         raise unknown("loss", name, LOSSES)
+    if label_smoothing and name not in SMOOTHABLE:
+        raise ConfigError(
+            f"train.label_smoothing softens class targets; loss {name!r} has none: use one of "
+            f"{', '.join(SMOOTHABLE)}, or train.label_smoothing = 0."
+        )
     if not _CACHE:
-        _CACHE["rmse"], _CACHE["nll"] = _classes()
+        _CACHE["rmse"], _CACHE["nll"], _CACHE["smoothed"] = _classes()
     if name == "mse":
         return keras.losses.MeanSquaredError(name="mse")
     if name == "mae":
@@ -99,11 +141,16 @@ def get(name: str, from_logits: bool = False):
         return _CACHE["rmse"]()
     if name == "nll":
         return _CACHE["nll"]()
+    smoothing = float(label_smoothing)
     if name == "categorical_crossentropy":
-        return keras.losses.CategoricalCrossentropy(from_logits=from_logits)
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=from_logits, label_smoothing=smoothing
+        )
     if name == "sparse_categorical_crossentropy":
+        if smoothing:
+            return _CACHE["smoothed"](label_smoothing=smoothing, from_logits=from_logits)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    return keras.losses.BinaryCrossentropy(from_logits=from_logits)
+    return keras.losses.BinaryCrossentropy(from_logits=from_logits, label_smoothing=smoothing)
 
 
 def classifier_activation(name: str, from_logits: bool = False) -> str | None:

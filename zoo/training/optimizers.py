@@ -103,7 +103,9 @@ def compile_model(
     (:mod:`zoo.training.layer_rates`)."""
     from zoo.training import losses
 
-    loss = losses.get(loss_name, from_logits=settings.from_logits)
+    loss = losses.get(
+        loss_name, from_logits=settings.from_logits, label_smoothing=settings.label_smoothing
+    )
     metrics = make_metrics(settings.metrics, settings.target)
     extra: dict[str, Any] = {"loss": loss, "metrics": metrics}
     if isinstance(net.output, dict):
@@ -119,5 +121,5 @@ def compile_model(
         from zoo.training.layer_rates import with_layer_rates
 
         optimizer = with_layer_rates(optimizer, layer_rates)
-    net.compile(optimizer=optimizer, **extra)
+    net.compile(optimizer=optimizer, jit_compile=settings.jit_compile, **extra)
     return net

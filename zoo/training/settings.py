@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta", "adagrad", "nadam")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-TEST_TIME_AUGMENTS = ("flip",)  # see zoo.datasets.augment.test_time_flip
+TEST_TIME_AUGMENTS = ("flip", "flip_translate")  # see zoo.datasets.augment.test_time_views
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker", "ray")  # see zoo.training.distribute
 
 
@@ -53,8 +53,14 @@ class TrainSettings:
     ``batch_size`` is always the global batch: a strategy splits it between its replicas.
 
     ``test_time_augment = 'flip'`` scores the test split (and ``evaluation/``) with the
-    average of the model's outputs on each image and on its mirror image; the plain model's
+    average of the model's outputs on each image and on its mirror image; ``'flip_translate'``
+    adds the image and its mirror shifted one pixel each way (six views); the plain model's
     test metrics are logged beside them as ``test_plain_*``. Validation stays plain.
+
+    ``label_smoothing`` (e.g. 0.1; Szegedy et al. 2016) trains a classifier towards
+    ``1 - label_smoothing`` on the true class and the rest spread evenly over all classes.
+    ``jit_compile`` is Keras' ``compile(jit_compile=...)``: ``'auto'`` lets Keras choose (XLA
+    on TensorFlow whenever every layer supports it, also on a CPU), True or False forces it.
     """
 
     model: str = "cnn"
@@ -85,6 +91,8 @@ class TrainSettings:
     distribution: str = "none"
     devices: int | None = None
     test_time_augment: str | None = None
+    label_smoothing: float = 0.0
+    jit_compile: bool | str = "auto"
 
     def __post_init__(self) -> None:
         _check_names(self)
@@ -162,12 +170,19 @@ def _check_numbers(s: TrainSettings) -> None:
         value = getattr(s, name)
         if value is not None and (not _is_int(value) or value < least):
             raise _bad(name, value, f"None or an integer of at least {least}")
+    smoothing = s.label_smoothing
+    if isinstance(smoothing, bool) or not isinstance(smoothing, int | float):
+        raise _bad("label_smoothing", smoothing, "a number from 0 to 1, such as 0.1")
+    if not 0 <= smoothing < 1:
+        raise _bad("label_smoothing", smoothing, "a number from 0 (none) up to 1, such as 0.1")
 
 
 def _check_flags(s: TrainSettings) -> None:
     for name in ("from_logits", "reduce_on_plateau", "deterministic"):
         if not isinstance(getattr(s, name), bool):
             raise _bad(name, getattr(s, name), "True or False")
+    if not (isinstance(s.jit_compile, bool) or s.jit_compile == "auto"):
+        raise _bad("jit_compile", s.jit_compile, "'auto', True or False")
     for name in ("tracking_uri", "init_from"):
         value = getattr(s, name)
         if value is not None and (not isinstance(value, str) or not value.strip()):

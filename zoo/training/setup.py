@@ -68,14 +68,17 @@ class Setup:
     @functools.cached_property
     def test_net(self):
         """The network the test split is scored with: ``eval_net``, or with
-        ``train.test_time_augment = 'flip'`` its outputs averaged over each image and its
-        mirror image (built on ``eval_net``'s weights, never saved)."""
-        if self.settings.test_time_augment is None:
+        ``train.test_time_augment`` its outputs averaged over the views it names (built on
+        ``eval_net``'s weights, never saved)."""
+        mode = self.settings.test_time_augment
+        if mode is None:
             return self.eval_net
-        from zoo.datasets.augment import test_time_flip
+        from zoo.datasets.augment import test_time_views
         from zoo.training.optimizers import compile_model
 
-        return compile_model(test_time_flip(self.eval_net), self.settings, 1e-3, self.loss_name)
+        return compile_model(
+            test_time_views(self.eval_net, mode), self.settings, 1e-3, self.loss_name
+        )
 
 
 @contextlib.contextmanager
@@ -137,7 +140,7 @@ def prepare(settings: Settings, run_dir: RunDir | None, options: RunOptions) -> 
     data = distribute.shard(data, dist)
     if run_dir is not None and data.extras.get("vocabulary"):
         run_dir.vocabulary.write_text("\n".join(data.extras["vocabulary"]) + "\n")
-    _say_data(data, options)
+    first_batch = _say_data(data, options)
     if run_dir is not None and run_dir.resumed:
         _skip_shuffles(data, run_dir.completed_epochs, train.steps_per_epoch)
     steps = steps_per_epoch(data, train)
@@ -148,7 +151,7 @@ def prepare(settings: Settings, run_dir: RunDir | None, options: RunOptions) -> 
             initial_epoch = run_dir.completed_epochs
         else:
             with as_config_error(f"building model {train.model!r} and its optimizer"):
-                net = _new_model(settings, data, loss_name, steps, dist)
+                net = _new_model(settings, data, loss_name, steps, dist, first_batch)
         distribute.adopt(net, dist)
     if isinstance(net.output, dict):  # GoogLeNet's auxiliary classifiers
         from zoo.models.googlenet import aux_targets
@@ -179,18 +182,19 @@ def prepare(settings: Settings, run_dir: RunDir | None, options: RunOptions) -> 
     return setup
 
 
-def _say_data(data, options: RunOptions) -> None:
-    """Describe the data and one batch. The batch is drawn whatever ``announce`` says: it
+def _say_data(data, options: RunOptions):
+    """Describe the data and one batch, and return the batch's inputs (a patch-whitening
+    layer is computed from them). The batch is drawn whatever ``announce`` says: it
     advances the random state, and a trial must build its model from the same state as the
     run it stands for."""
     x, y = next(iter(data.train))
-    if not options.announce:
-        return
-    print(data.describe(), flush=True)
-    print(
-        f"  one batch: x {tuple(x.shape)} {x.dtype.name}, y {tuple(y.shape)} {y.dtype.name}",
-        flush=True,
-    )
+    if options.announce:
+        print(data.describe(), flush=True)
+        print(
+            f"  one batch: x {tuple(x.shape)} {x.dtype.name}, y {tuple(y.shape)} {y.dtype.name}",
+            flush=True,
+        )
+    return x
 
 
 def _skip_shuffles(data, epochs: int, steps_per_epoch: int | None) -> None:
@@ -244,7 +248,7 @@ def schedule_callbacks(settings: TrainSettings, net, steps_per_epoch: int) -> tu
     return plateau, position
 
 
-def _new_model(settings: Settings, data, loss_name: str, steps: int, dist):
+def _new_model(settings: Settings, data, loss_name: str, steps: int, dist, first_batch):
     from zoo.training import distribute
 
     s = settings.train
@@ -261,6 +265,7 @@ def _new_model(settings: Settings, data, loss_name: str, steps: int, dist):
         print(f"transfer from {s.init_from}: {transfer.trainable_report(net)}", flush=True)
     else:
         net = build_model(s.model, data, loss_name, s.from_logits)
+        _adapt_whitening(net, first_batch)
     rate = distribute.learning_rate(s, dist, steps)
     if rate is None:  # no linear scaling rule
         rate = learning_rate(s, s.learning_rate, steps, s.epochs, s.schedule)
@@ -275,6 +280,18 @@ def _load_checkpoint(run_dir: RunDir):
     restore_random_states(net, run_dir.last)
     print(f"resuming {run_dir.path} after epoch {run_dir.completed_epochs}", flush=True)
     return net
+
+
+def _adapt_whitening(net, images) -> None:
+    """Compute a new model's patch-whitening layers (``cnn.whiten``) from ``images``."""
+    from zoo._compat import nested_layers
+
+    if not any(type(layer).__name__ == "PatchWhitening" for layer in nested_layers(net)):
+        return  # models.layers imports Keras: only for a model that has one
+    from zoo.models.layers import adapt_patch_whitening
+
+    count = adapt_patch_whitening(net, images)
+    print(f"patch whitening: {count} layer(s) set from {len(images)} training images", flush=True)
 
 
 def build_model(model: str, data, loss_name: str, from_logits: bool = False):
@@ -326,10 +343,10 @@ def fine_tune_settings(settings: Settings) -> TransferSettings | None:
 
 def _check_combination(settings: TrainSettings, data, net) -> None:
     shape = tuple(data.input_shape)
-    if settings.test_time_augment == "flip" and len(shape) != 3:
+    if settings.test_time_augment and len(shape) != 3:
         raise ConfigError(
-            f"train.test_time_augment = 'flip' mirrors images, but {settings.dataset} "
-            f"gives inputs of shape {shape}: set train.test_time_augment = None."
+            f"train.test_time_augment = {settings.test_time_augment!r} mirrors images, but "
+            f"{settings.dataset} gives inputs of shape {shape}: set train.test_time_augment = None."
         )
     if settings.early_stopping_patience and getattr(net.optimizer, "use_ema", False):
         raise ConfigError(
