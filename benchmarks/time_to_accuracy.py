@@ -268,13 +268,10 @@ def plot(runs: dict[str, list[dict]], path: Path, names: list[str] | None, clock
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+    """The CPU's model name, as ``zoo system`` reports it."""
+    from zoo.training.hardware import cpu_info
+
+    return cpu_info()["model"]
 
 
 def main(argv=None) -> int:
