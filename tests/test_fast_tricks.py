@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.test_end_to_end import TINY as TINY_DIGITS
 from zoo.errors import ConfigError
 from zoo.training import losses
 
-TINY = [
-    "digits.train_size = 300",
-    "cnn.filters = [8]",
-    "cnn.dense_units = [16]",
-    "train.batch_size = 32",
-    "train.precision = 'float32'",
-]
+TINY = [*TINY_DIGITS, "train.precision = 'float32'"]
 
 
 def tiny_run(*extra, **overrides):

@@ -284,14 +284,13 @@ def _load_checkpoint(run_dir: RunDir):
 
 def _adapt_whitening(net, images) -> None:
     """Compute a new model's patch-whitening layers (``cnn.whiten``) from ``images``."""
-    from zoo._compat import nested_layers
-
-    if not any(type(layer).__name__ == "PatchWhitening" for layer in nested_layers(net)):
-        return  # models.layers imports Keras: only for a model that has one
     from zoo.models.layers import adapt_patch_whitening
 
     count = adapt_patch_whitening(net, images)
-    print(f"patch whitening: {count} layer(s) set from {len(images)} training images", flush=True)
+    if count:
+        print(
+            f"patch whitening: {count} layer(s) set from {len(images)} training images", flush=True
+        )
 
 
 def build_model(model: str, data, loss_name: str, from_logits: bool = False):
